@@ -1,0 +1,204 @@
+"""The `qa-service` command: parse | build | ask | serve | eval. Thin: parse arguments, call the library, turn
+named errors into one line on stderr and an exit code."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .config import load_settings
+from .errors import IndexInvalidError, IndexMissingError, QAError
+
+# Nothing here waits on a model hub: every model is on disk.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_NO_INDEX = 2
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False))
+
+
+# --- parse -------------------------------------------------------------------------------------------------
+
+def cmd_parse(args) -> int:
+    """Parse documents into chunks and print one line (or one JSON object) per document."""
+    from .parsing import parse_paths
+
+    settings = load_settings(corpus_dir=args.corpus)
+    paths = [Path(p) for p in args.paths] or [settings.corpus_dir]
+    report = parse_paths(paths)
+    for failure in report.failures:
+        print(f"error: {failure}", file=sys.stderr)
+    for doc in report.documents:
+        if args.json:
+            _print_json(doc.to_dict())
+        else:
+            print(_document_line(doc))
+            for warning in doc.warnings:
+                print(f"  warning: {warning}")
+    if not args.json:
+        n_chunks = sum(len(d.chunks) for d in report.documents)
+        n_warn = sum(len(d.warnings) for d in report.documents)
+        print(f"{len(report.documents)} documents, {n_chunks} chunks, {n_warn} warnings, "
+              f"{len(report.failures)} unreadable")
+    return EXIT_ERROR if report.failures else EXIT_OK
+
+
+def _document_line(doc) -> str:
+    title = doc.title or "(no title)"
+    if len(title) > 70:
+        title = title[:69] + "…"
+    return (f"{doc.document_id:<14} {doc.drucksache or '-':<10} {len(doc.chunks):>3} chunks  "
+            f"{len(doc.warnings)} warnings  {title}")
+
+
+# --- build -------------------------------------------------------------------------------------------------
+
+def cmd_build(args) -> int:
+    """Build or update the index folder from the corpus."""
+    from .index import build_index
+
+    settings = load_settings(corpus_dir=args.corpus, index_dir=args.index, model=args.model,
+                             index_factory=args.factory)
+    report = build_index(settings, rebuild=args.rebuild, progress=not args.quiet)
+    for failure in report.failures:
+        print(f"error: {failure}", file=sys.stderr)
+    print(report.summary_line())
+    return EXIT_ERROR if report.failures else EXIT_OK
+
+
+# --- ask ---------------------------------------------------------------------------------------------------
+
+def cmd_ask(args) -> int:
+    """Answer one question from the index."""
+    from .search import open_searcher, results_payload, format_results_text
+
+    settings = load_settings(index_dir=args.index, model=args.model)
+    searcher = open_searcher(settings)
+    hits = searcher.search(args.question, top_k=args.top_k, mode=args.mode)
+    if args.json:
+        _print_json(results_payload(args.question, hits, mode=args.mode))
+    else:
+        print(format_results_text(args.question, hits))
+    return EXIT_OK
+
+
+# --- serve -------------------------------------------------------------------------------------------------
+
+def cmd_serve(args) -> int:
+    """Serve the web page and the JSON API with waitress."""
+    from .server import serve
+
+    settings = load_settings(index_dir=args.index, model=args.model, server_threads=args.threads)
+    serve(settings, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+# --- eval --------------------------------------------------------------------------------------------------
+
+def cmd_eval(args) -> int:
+    """Score the index against a file of questions with known relevant chunks."""
+    from .evaluation import evaluate_file, format_report
+
+    settings = load_settings(index_dir=args.index, model=args.model)
+    modes = args.mode or ["hybrid", "semantic", "keyword"]
+    report = evaluate_file(Path(args.queries), settings, modes=modes)
+    if args.json:
+        _print_json(report)
+    else:
+        print(format_report(report))
+    return EXIT_OK
+
+
+# --- wiring ------------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of `qa-service` with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="qa-service",
+        description="Question answering over the Berlin Senate's answers to written parliamentary questions.",
+        formatter_class=_HelpFormatter,
+        epilog="Example:\n  qa-service build && qa-service ask \"Wie viele Solaranlagen gibt es in Pankow?\"",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, help_text, example):
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_HelpFormatter,
+                           epilog=f"Example:\n  {example}")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("parse", cmd_parse, "Parse documents into per-Frage chunks and show what was found.",
+            "qa-service parse corpus/S19-10041.txt --json")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="file or folder (default: the corpus folder)")
+    p.add_argument("--json", action="store_true", help="one JSON object per document per line")
+    p.add_argument("--corpus", help="corpus folder (default: corpus/ or QA_CORPUS_DIR)")
+
+    p = add("build", cmd_build, "Build or update the index from the corpus (re-embeds only changed documents).",
+            "qa-service build --corpus corpus --index index")
+    p.add_argument("--corpus", help="corpus folder (default: corpus/ or QA_CORPUS_DIR)")
+    p.add_argument("--index", help="index folder (default: index/ or QA_INDEX_DIR)")
+    p.add_argument("--model", help="'e5' (default) or 'sentence-transformers:<name-or-path>' (or QA_MODEL)")
+    p.add_argument("--factory", help="FAISS index factory string, or 'auto' (default; or QA_INDEX_FACTORY)")
+    p.add_argument("--rebuild", action="store_true", help="re-embed every document")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add("ask", cmd_ask, "Answer a question with the best-matching official answers and their citations.",
+            "qa-service ask \"Wie viele Straftaten gab es in Spandau 2025?\" --top-k 3")
+    p.add_argument("question", help="the question, in your own words")
+    p.add_argument("--top-k", type=int, default=5, help="number of answers (1-50, default 5)")
+    p.add_argument("--mode", choices=["hybrid", "semantic", "keyword"], default="hybrid",
+                   help="ranking: hybrid (default), semantic (vectors only) or keyword (BM25 only)")
+    p.add_argument("--json", action="store_true", help="print the API's JSON shape")
+    p.add_argument("--index", help="index folder (default: index/ or QA_INDEX_DIR)")
+    p.add_argument("--model", help="embedding model; must match the index (default: the index's model)")
+
+    p = add("serve", cmd_serve, "Serve the web page and the JSON API with a production WSGI server.",
+            "qa-service serve --host 127.0.0.1 --port 8000")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--threads", type=int, help="worker threads (default 8 or QA_SERVER_THREADS)")
+    p.add_argument("--index", help="index folder (default: index/ or QA_INDEX_DIR)")
+    p.add_argument("--model", help="embedding model; must match the index (default: the index's model)")
+
+    p = add("eval", cmd_eval, "Measure Recall@1, Recall@5, MRR@10 and nDCG@10 on a file of judged questions.",
+            "qa-service eval eval/questions.jsonl --mode hybrid --mode semantic")
+    p.add_argument("queries", metavar="QUERIES.jsonl",
+                   help='lines like {"question": "…", "relevant": ["S19-10041#5a"], "group": "paraphrase"}')
+    p.add_argument("--mode", action="append", choices=["hybrid", "semantic", "keyword"],
+                   help="mode to score; repeat for several (default: all three)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--index", help="index folder (default: index/ or QA_INDEX_DIR)")
+    p.add_argument("--model", help="embedding model; must match the index (default: the index's model)")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the `qa-service` command line and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except IndexMissingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NO_INDEX
+    except (IndexInvalidError, QAError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

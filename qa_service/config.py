@@ -1,0 +1,60 @@
+"""One Settings object: where the corpus and index live, which model, the limits. Defaults < env (QA_*) < flags."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+DEFAULT_MODEL = "e5"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about the service, with its default."""
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    model: str = DEFAULT_MODEL
+    # FAISS index factory string; "auto" picks exact search for small corpora and HNSW above `approx_threshold`.
+    index_factory: str = "auto"
+    approx_threshold: int = 200_000
+    default_top_k: int = 5
+    max_top_k: int = 50
+    max_question_chars: int = 2000
+    # Comma-separated origins allowed to call /api/ from a browser; "" disables CORS, "*" allows any.
+    cors_origins: str = ""
+    server_threads: int = 8
+
+    def with_overrides(self, **overrides) -> "Settings":
+        """Return a copy with every override that is not None applied."""
+        known = {f.name: f.type for f in fields(self)}
+        values = {}
+        for name, value in overrides.items():
+            if value is None or name not in known:
+                continue
+            if name in ("corpus_dir", "index_dir"):
+                value = Path(value)
+            values[name] = value
+        return replace(self, **values)
+
+
+_ENV = {
+    "QA_CORPUS_DIR": ("corpus_dir", Path),
+    "QA_INDEX_DIR": ("index_dir", Path),
+    "QA_MODEL": ("model", str),
+    "QA_INDEX_FACTORY": ("index_factory", str),
+    "QA_APPROX_THRESHOLD": ("approx_threshold", int),
+    "QA_MAX_QUESTION_CHARS": ("max_question_chars", int),
+    "QA_CORS_ORIGINS": ("cors_origins", str),
+    "QA_SERVER_THREADS": ("server_threads", int),
+}
+
+
+def load_settings(environ=None, **overrides) -> Settings:
+    """Return the settings from defaults, then the QA_* environment, then explicit overrides (e.g. CLI flags)."""
+    environ = os.environ if environ is None else environ
+    from_env = {}
+    for key, (name, kind) in _ENV.items():
+        if environ.get(key):
+            from_env[name] = kind(environ[key])
+    return Settings().with_overrides(**from_env).with_overrides(**overrides)

@@ -1,0 +1,1 @@
+"""Parse answer documents into per-Frage chunks."""
