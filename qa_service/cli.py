@@ -81,9 +81,14 @@ def cmd_build(args) -> int:
 
 def cmd_ask(args) -> int:
     """Answer one question from the index."""
+    from .errors import InvalidQueryError
     from .search import open_searcher, results_payload, format_results_text
 
     settings = load_settings(index_dir=args.index, model=args.model)
+    if not 1 <= args.top_k <= settings.max_top_k:
+        raise InvalidQueryError(f"--top-k must be between 1 and {settings.max_top_k}, got {args.top_k}")
+    if len(args.question) > settings.max_question_chars:
+        raise InvalidQueryError(f"the question is longer than {settings.max_question_chars} characters")
     searcher = open_searcher(settings)
     hits = searcher.search(args.question, top_k=args.top_k, mode=args.mode)
     if args.json:
@@ -99,6 +104,10 @@ def cmd_serve(args) -> int:
     """Serve the web page and the JSON API with waitress."""
     from .server import serve
 
+    if not 0 <= args.port <= 65535:
+        raise QAError(f"--port must be between 0 and 65535, got {args.port}")
+    if args.threads is not None and args.threads < 1:
+        raise QAError(f"--threads must be at least 1, got {args.threads}")
     settings = load_settings(index_dir=args.index, model=args.model, server_threads=args.threads)
     serve(settings, host=args.host, port=args.port)
     return EXIT_OK

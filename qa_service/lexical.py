@@ -14,7 +14,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import Stemmer
-from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
+from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_GERMAN
 
 from .errors import IndexInvalidError, IndexMissingError
 from .passages import lexical_text  # noqa: F401  (part of this module's interface, defined beside passage_texts)
@@ -33,7 +33,7 @@ NGRAM_MARK = "#"
 _SOFT_HYPHEN_BREAK = re.compile(r"(?<=\w)-[ \t]*\n[ \t]*(?=[a-zäöüß])")
 # Numbers keep their inner dots and slashes ("19/10041", "1.364", "2.1"); words are runs of letters and digits.
 _TOKEN = re.compile(r"\d+(?:[./]\d+)*|[^\W_]+")
-_STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN)
+_STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN_PLUS)
 
 
 @lru_cache(maxsize=1)

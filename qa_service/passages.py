@@ -1,17 +1,70 @@
 """What text represents a chunk: for the embedder (one or several vectors per chunk) and for BM25.
 
-Kept in one place so the choice can be measured and changed without touching the index or the search.
+Kept in one place so the choice can be measured and changed without touching the index or the search
+(`scripts/tune_search.py` compares the alternatives). Only what is embedded or indexed changes here; what is shown
+and quoted is always the chunk's verbatim text.
 """
 from __future__ import annotations
 
+import re
+
 from .documents import Chunk, Document
+
+# Standard sentences of the Senate's answers that say nothing about the topic ("the Senate asked the district for
+# a statement"). They recur in thousands of answers; left in, they pull every answer that has them towards any
+# question about responsibility or districts. Matched on whitespace-collapsed text, case ignored.
+BOILERPLATE = tuple(re.compile(pattern, re.IGNORECASE) for pattern in (
+    r"betrifft Sachverhalte, die der Senat nicht .{0,60}eigener Zuständigkeit und Kenntnis beantworten kann",
+    r"\bgleichwohl bemüht, Ihnen eine Antwort",
+    r"\bum (eine )?Stellungnahme gebeten\b",
+    r"\b(Sie|Diese|Die Stellungnahme|Die Antwort) (wird|werden|ist|sind) (nachfolgend|im Folgenden) wiedergegeben",
+    r"\bin eigener Verantwortung erstellt und dem Senat übermittelt",
+    r"^Im Namen des Senats von Berlin beantworte ich",
+))
+
+_SENTENCE = re.compile(r"(?<=[.!?:])\s+(?=[„\"(]?[A-ZÄÖÜ0-9])")
+_LINE_HYPHEN = re.compile(r"(?<=\w)-\s*\n\s*(?=[a-zäöüß])")
+
+
+def _sentences(text: str) -> list[str]:
+    text = _LINE_HYPHEN.sub("", text)
+    return [s for s in _SENTENCE.split(" ".join(text.split())) if s]
+
+
+def is_boilerplate(sentence: str) -> bool:
+    """Return True when `sentence` is one of the Senate's standard sentences that carry no topic."""
+    flat = " ".join(_LINE_HYPHEN.sub("", sentence).split())
+    return any(pattern.search(flat) for pattern in BOILERPLATE)
+
+
+def without_boilerplate(text: str) -> str:
+    """Return `text` (whitespace collapsed) without its standard boilerplate sentences."""
+    return " ".join(s for s in _sentences(text) if not is_boilerplate(s))
 
 
 def passage_texts(document: Document, chunk: Chunk) -> list[str]:
-    """Return the texts embedded for `chunk`; each becomes one vector row pointing at the chunk."""
-    return ["\n".join(part for part in (chunk.frage, chunk.antwort) if part)]
+    """Return the texts embedded for `chunk`; each becomes one vector row pointing at the chunk.
+
+    Several views of one chunk (Frage and Antwort together, each alone); the search takes the best-matching one,
+    so a question phrased like the Frage and a question about a detail of the Antwort both find the chunk.
+    """
+    frage = without_boilerplate(chunk.frage)
+    antwort = without_boilerplate(chunk.antwort)
+    texts = [t for t in ("\n".join(p for p in (frage, antwort) if p), frage, antwort) if t]
+    if not texts:
+        # Nothing but boilerplate: the title at least places the chunk in its document.
+        texts = [document.title or chunk.antwort or chunk.frage or chunk.chunk_id]
+    return list(dict.fromkeys(texts))
 
 
 def lexical_text(document: Document, chunk: Chunk) -> str:
-    """Return the text BM25 indexes for `chunk`."""
-    return "\n".join(part for part in (chunk.frage, chunk.antwort) if part)
+    """Return the text BM25 indexes for `chunk`: Frage, Antwort and the document's title, number and askers.
+
+    The document fields are added to every chunk so that keyword queries naming the topic, the Drucksache or an
+    asker reach the document's chunks; within a document the Frage and Antwort decide.
+    """
+    parts = [without_boilerplate(chunk.frage), without_boilerplate(chunk.antwort)]
+    parts.append(document.title or "")
+    parts.append(document.drucksache or "")
+    parts.extend(a.name for a in document.askers if a.name)
+    return "\n".join(p for p in parts if p)

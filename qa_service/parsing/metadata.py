@@ -1,0 +1,244 @@
+"""Citation metadata from the cover sheet, the letter head and the closing; a sidecar JSON completes or overrides it.
+
+Every field is read from the document's own text (or its sidecar); what neither gives stays None.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ..documents import Asker
+from ..errors import DocumentReadError
+from .cleaning import Line, TextStyle, join_paragraph
+
+PARDOK_BASE = "https://pardok.parlament-berlin.de/starweb/adis/citat/VT"
+MONTHS = {
+    "januar": 1, "jan": 1, "februar": 2, "feb": 2, "märz": 3, "mär": 3, "mrz": 3, "april": 4, "apr": 4, "mai": 5,
+    "juni": 6, "jun": 6, "juli": 7, "jul": 7, "august": 8, "aug": 8, "september": 9, "sep": 9, "sept": 9,
+    "oktober": 10, "okt": 10, "november": 11, "nov": 11, "dezember": 12, "dez": 12,
+}
+_DATE = r"\d{1,2}\.\s*(?:[A-Za-zÄäÖöÜü]+\.?|\d{1,2}\.)\s*\d{4}"
+_RECEIVED = rf"\(\s*Eingang\s+beim\s+Abgeordnetenhaus\s+am\s+(?P<received>{_DATE})\s*\)"
+_DOC_TYPE = re.compile(r"\b(Schriftliche|Kleine|Mündliche|Große|Dringliche)\s+Anfrage\b")
+_AUTHORITY = re.compile(r"^(?:Senatsverwaltung|Senatskanzlei|Der Regierende Bürgermeister|Die Regierende "
+                        r"Bürgermeisterin)\b")
+_SIGNATURE_LEAD = re.compile(r"^(?:In Vertretung|Im Auftrag|Mit freundlichen Grüßen|i\.\s?V\.|i\.\s?A\.)", re.I)
+SIDECAR_FIELDS = ("drucksache", "wahlperiode", "doc_type", "title", "askers", "asked_on", "asked_received_on",
+                  "answered_on", "answered_received_on", "authority", "signatory", "source_url")
+
+
+def parse_date(text: str | None) -> str | None:
+    """Return a German date (`04. November 2021`, `16. Nov. 2021`, `12.11.2021`) as ISO `YYYY-MM-DD`, else None."""
+    if not text:
+        return None
+    match = re.match(r"^\s*(\d{1,2})\.\s*(?:(\d{1,2})\.|([A-Za-zÄäÖöÜü]+)\.?)\s*(\d{4})", text)
+    if not match:
+        return None
+    day, month_number, month_name, year = match.groups()
+    month = int(month_number) if month_number else MONTHS.get(month_name.lower())
+    if not month or not 1 <= int(day) <= 31 or not 1 <= month <= 12:
+        return None
+    return f"{int(year):04d}-{month:02d}-{int(day):02d}"
+
+
+def normalise_drucksache(wp: str, number: str) -> str:
+    """Return a Drucksache number without the spaces of the print layout (`19 /10 041` -> `19/10041`)."""
+    digits = re.sub(r"\s+", "", number)
+    return f"{int(wp)}/{digits}"
+
+
+def pardok_url(drucksache: str | None, doc_type: str | None, wahlperiode: int | None) -> str | None:
+    """Return the PARDOK PDF address of an answer, or None when Drucksache or type do not determine it."""
+    if not drucksache or not doc_type:
+        return None
+    match = re.match(r"^(\d{1,2})/(\d{1,5})$", drucksache)
+    if not match:
+        return None
+    wp, number = int(match.group(1)), int(match.group(2))
+    if wahlperiode is not None and wahlperiode != wp:
+        return None
+    if doc_type == "Schriftliche Anfrage" and wp == 19:
+        return f"{PARDOK_BASE}/19/SchrAnfr/S19-{number:05d}.pdf"
+    if doc_type == "Schriftliche Anfrage" and wp in (17, 18):
+        return f"{PARDOK_BASE}/{wp}/SchrAnfr/s{wp}-{number:05d}.pdf"
+    if doc_type == "Kleine Anfrage" and wp == 17:
+        return f"{PARDOK_BASE}/17/KlAnfr/ka17-{number:05d}.pdf"
+    return None
+
+
+def extract_metadata(preamble: list[Line], closing: list[Line], style: TextStyle) -> dict:
+    """Return the metadata fields found in the cover sheet + letter head (`preamble`) and the signature block."""
+    lines = [l for l in preamble if not l.blank]
+    text = "\n".join(l.text for l in lines)
+    meta: dict = {}
+    match = re.search(r"Drucksache\s+(\d{1,2})\s*/\s*(\d[\d ]{0,7}\d|\d)(?!\d)", text)
+    if not match:
+        match = re.search(r"Anfrage\s+Nr\.\s*(\d{1,2})\s*/\s*(\d[\d ]{0,7}\d|\d)(?!\d)", text)
+    if match:
+        meta["drucksache"] = normalise_drucksache(match.group(1), match.group(2))
+    match = re.search(r"\b(\d{1,2})\.\s*Wahlperiode", text)
+    if match:
+        meta["wahlperiode"] = int(match.group(1))
+    elif meta.get("drucksache"):
+        meta["wahlperiode"] = int(meta["drucksache"].split("/")[0])  # the Drucksache number starts with the WP
+    match = _DOC_TYPE.search(text)
+    if match:
+        meta["doc_type"] = match.group(0).replace("\n", " ")
+    meta["title"] = _title(lines, style)
+    meta["askers"] = _askers(lines, style)
+    match = re.search(rf"(?<!Antwort )vom\s+(?P<date>{_DATE})\s*{_RECEIVED}", text)
+    if match:
+        meta["asked_on"], meta["asked_received_on"] = parse_date(match["date"]), parse_date(match["received"])
+    else:
+        match = re.search(rf"Anfrage\s+Nr\.[^\n]*\n?\s*vom\s+(?P<date>{_DATE})", text)
+        if match:
+            meta["asked_on"] = parse_date(match["date"])
+    match = re.search(rf"Antwort\s+vom\s+(?P<date>{_DATE})\s*{_RECEIVED}", text)
+    if match:
+        meta["answered_on"], meta["answered_received_on"] = parse_date(match["date"]), parse_date(match["received"])
+    meta["authority"] = _authority(lines, style)
+    closing_meta = _closing(closing, style)
+    for key, value in closing_meta.items():
+        if value and not meta.get(key):
+            meta[key] = value
+    return {k: v for k, v in meta.items() if v not in (None, [], "")}
+
+
+def _title(lines: list[Line], style: TextStyle) -> str | None:
+    texts = [l.text for l in lines]
+    for i, text in enumerate(texts):
+        match = re.match(r"^zum\s+Thema\s*:\s*(.*)$", text)
+        if match:
+            parts = [Line(match.group(1), 0)] if match.group(1) else []
+            for line in lines[i + 1:]:
+                if re.match(r"^und\s+Antwort\s+vom", line.text):
+                    break
+                parts.append(line)
+            title = join_paragraph([p for p in parts if p.text], style)
+            return _clean_title(title)
+    # No cover sheet: the letter says `… Anfrage Nr. 19/10041 vom … über TITLE`.
+    for i, text in enumerate(texts):
+        if re.match(r"^über\s+(?!den\s+Präsident|die\s+Präsident|Senatskanzlei)", text) and i > 0 and (
+                re.search(r"\bvom\b|Anfrage", texts[i - 1])):
+            parts = [Line(text[len("über"):].strip(), 0)]
+            for line in lines[i + 1:]:
+                if re.match(r"^(Im Namen|Namens)", line.text) or INTRO_RE.search(line.text):
+                    break
+                parts.append(line)
+            return _clean_title(join_paragraph(parts, style))
+    return None
+
+
+INTRO_RE = re.compile(r"wie\s+folgt")
+
+
+def _clean_title(title: str) -> str | None:
+    title = re.sub(r"\s+", " ", title).strip()
+    return title or None
+
+
+def _askers(lines: list[Line], style: TextStyle) -> list[Asker]:
+    texts = [l.text for l in lines]
+    for i, text in enumerate(texts):
+        if re.match(r"^(?:des|der)\s+Abgeordneten\b", text):
+            parts = [text]
+            for following in texts[i + 1:]:
+                if re.match(r"^(?:vom|zum Thema)\b", following):
+                    break
+                parts.append(following)
+            body = re.sub(r"^(?:des|der)\s+Abgeordneten\s+", "", " ".join(parts))
+            return parse_askers(body)
+    # No cover sheet: the letter's address (`Herrn Abgeordneten NAME (PARTEI)`).
+    for i, text in enumerate(texts):
+        if re.match(r"^(?:Herrn|Frau)\s+Abgeordnete", text):
+            parts = [text]
+            for following in texts[i + 1:]:
+                if re.match(r"^(?:über|An\b|den\b|die\b)", following):
+                    break
+                parts.append(following)
+            body = re.sub(r"\b(?:Herrn|Frau)\s+Abgeordneten?\s+", "", " ".join(parts))
+            return parse_askers(body)
+    return []
+
+
+def parse_askers(text: str) -> list[Asker]:
+    """Return the askers of `Anne Helm und Niklas Schrader (LINKE)` or `A (CDU) und B (SPD)`."""
+    askers: list[Asker] = []
+    for names, party in re.findall(r"([^()]+?)\s*\(([^()]+)\)", text):
+        names = re.sub(r"^\s*(?:,|und)\s+", "", names)
+        for name in re.split(r"\s*,\s*|\s+und\s+", names):
+            name = name.strip()
+            if name:
+                askers.append(Asker(name=name, party=party.strip()))
+    return askers
+
+
+def _authority(lines: list[Line], style: TextStyle) -> str | None:
+    for i, line in enumerate(lines):
+        if _AUTHORITY.match(line.text):
+            parts = [line]
+            for following in lines[i + 1:]:
+                previous = parts[-1].text
+                if previous.endswith(("für", ",", "und")) or re.match(r"^(?:und|Umwelt)\b", following.text):
+                    parts.append(following)
+                else:
+                    break
+            return _clean_title(join_paragraph(parts, style))
+    return None
+
+
+def _closing(closing: list[Line], style: TextStyle) -> dict:
+    lines = [l for l in closing if not l.blank and not re.match(r"^[.…_\s]+$", l.text)]
+    meta: dict = {}
+    if not lines:
+        return meta
+    match = re.match(rf"^Berlin,\s*(?:den\s+)?(?P<date>{_DATE})", lines[0].text)
+    if match:
+        meta["answered_on"] = parse_date(match["date"])
+    for line in lines:
+        match = re.search(_RECEIVED, line.text)
+        if match:
+            meta["answered_received_on"] = parse_date(match["received"])
+    rest = lines[1:]
+    if rest and _SIGNATURE_LEAD.match(rest[0].text):
+        rest = rest[1:]
+    if rest and not _AUTHORITY.match(rest[0].text) and not rest[0].text.startswith("("):
+        name = re.split(r"\s+(?=Senatsverwaltung|Senatskanzlei|Der Regierende)", rest[0].text)[0].strip()
+        if name and len(name.split()) <= 6:
+            meta["signatory"] = name
+        glued = rest[0].text[len(name):].strip()
+        rest = ([Line(glued, rest[0].page)] if glued else []) + rest[1:]
+    meta["authority"] = _authority(rest, style)
+    return meta
+
+
+def read_sidecar(path: Path) -> dict:
+    """Return the metadata of the sidecar `<stem>.json` beside `path` (empty if there is none)."""
+    sidecar = path.with_suffix(".json")
+    if sidecar == path or not sidecar.is_file():
+        return {}
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DocumentReadError(f"{sidecar}: invalid sidecar JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise DocumentReadError(f"{sidecar}: sidecar must be a JSON object")
+    unknown = sorted(set(data) - set(SIDECAR_FIELDS))
+    if unknown:
+        raise DocumentReadError(f"{sidecar}: unknown sidecar field(s) {', '.join(unknown)}; "
+                                f"allowed: {', '.join(SIDECAR_FIELDS)}")
+    values = dict(data)
+    if "askers" in values:
+        askers = values["askers"] or []
+        if not isinstance(askers, list) or not all(isinstance(a, dict) and set(a) <= {"name", "party"}
+                                                    for a in askers):
+            raise DocumentReadError(f"{sidecar}: askers must be a list of {{\"name\", \"party\"}} objects")
+        values["askers"] = [Asker(name=a.get("name"), party=a.get("party")) for a in askers]
+    if "wahlperiode" in values and values["wahlperiode"] is not None and not isinstance(values["wahlperiode"], int):
+        raise DocumentReadError(f"{sidecar}: wahlperiode must be an integer")
+    for key in ("asked_on", "asked_received_on", "answered_on", "answered_received_on"):
+        value = values.get(key)
+        if value is not None and not re.match(r"^\d{4}-\d{2}-\d{2}$", str(value)):
+            raise DocumentReadError(f"{sidecar}: {key} must be an ISO date YYYY-MM-DD")
+    return values

@@ -1,0 +1,584 @@
+"""Frage/Antwort markers -> chunks: one chunk per answer, carrying the Fragen it answers.
+
+Two marker families occur: `Frage N:` … `Antwort zu N:` and `N. <question>` … `Zu N.:`. Sub-questions
+(`1.1.Welche…`, `a) …`, `a. …`) are questions of their own whose parent heading or stem is repeated in `frage`.
+A numbered line only counts as a question when the numbering expects it or an answer marker names it later, so a
+date (`12. November`) or a list inside an answer is not mistaken for a Frage.
+
+A `vorbemerkung` chunk holds its heading in `frage` and, for the Senate's remark, the remark in `antwort`; a
+remark of the asker (`Vorbemerkung des Abgeordneten`) is part of the question and goes into `frage`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .cleaning import Line, TextStyle, split_paragraphs, join_paragraph
+from .footnotes import Footnote, footnote_pages, render_with_footnotes
+
+_NUM = r"\d{1,2}(?:\.\d{1,2}){0,3}"
+_LETTER_PART = r"(?:\s*[a-z](?:\)|\.(?!\d))?)"
+_LABEL = rf"{_NUM}\.?{_LETTER_PART}?"
+_LABELS = rf"{_LABEL}(?:\s*(?:,|und|bis|sowie|u\.|&)\s*(?:{_NUM}\.?)?{_LETTER_PART}?)*"
+ANSWER = re.compile(
+    rf"^(?P<head>(?:Antwort\s+)?[Zz]u\s+(?:(?:den\s+)?Fragen?\s+(?:Nr\.\s*)?)?(?P<labels>{_LABELS})\s*:)\s*(?P<rest>.*)$"
+)
+FRAGE = re.compile(rf"^(?P<head>Frage\s+(?:Nr\.\s*)?(?P<labels>{_LABEL})\s*:)\s*(?P<rest>.*)$")
+NUMBERED = re.compile(
+    rf"^(?P<head>(?P<labels>{_NUM})(?:\.|\))(?=\s|[A-ZÄÖÜ„\"“(])|(?P<labels2>\d{{1,2}}(?:\.\d{{1,2}}){{1,3}})(?=\s))\s*(?P<rest>\S.*)$"
+)
+LETTER = re.compile(r"^(?P<head>(?P<letter>[a-z])(?:\)|\.))\s+(?P<rest>\S.*)$")
+VORBEMERKUNG = re.compile(r"^(?P<head>Vorbemerkung(?:en)?(?:\s+[^:]{1,80}?)?)\s*:\s*(?P<rest>.*)$")
+CLOSING = re.compile(r"^Berlin,\s*(?:den\s+)?\d")
+INTRO = re.compile(r"wie\s+folgt\s*:?")
+_ASKER_REMARK = re.compile(r"\b(?:des|der)\s+(?:Abgeordneten|Fragestellers|Fragestellerin|Fragesteller)", re.I)
+_MONTHS = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+           "November", "Dezember", "Jan.", "Feb.", "Apr.", "Aug.", "Sep.", "Sept.", "Okt.", "Nov.", "Dez.")
+TEXT_CHUNK_CHARS = 1200
+
+
+# --- labels -------------------------------------------------------------------------------------------------
+
+def normalise_label(number: str, letter: str | None = None) -> str:
+    """Return a Frage label as cited: `5. a.` -> `5a`, `1.1.` -> `1.1`, `1 a` -> `1a`."""
+    number = re.sub(r"\s+", "", number).rstrip(".")
+    return number + (letter or "")
+
+
+def parse_labels(text: str, context: str | None = None) -> list[str]:
+    """Return the Frage labels named in an answer marker, ranges expanded (`9. a bis c` -> 9a, 9b, 9c)."""
+    tokens = re.findall(rf"({_NUM})\.?|\b([a-z])\b(?:\)|\.)?|(bis)", text)
+    labels: list[str] = []
+    number = context
+    pending_range = False
+    for num, letter, bis in tokens:
+        if bis:
+            pending_range = bool(labels)
+            continue
+        if num:
+            number = num
+            label = normalise_label(num)
+        else:
+            if number is None:
+                continue
+            label = normalise_label(number, letter)
+            if labels and labels[-1] == normalise_label(number):
+                labels.pop()  # `6. a und b`: the number is the parent of the letters, not an answer of its own
+        if pending_range:
+            labels.extend(_expand_range(labels[-1], label))
+        labels.append(label)
+        pending_range = False
+    seen = []
+    for label in labels:
+        if label not in seen:
+            seen.append(label)
+    return seen
+
+
+def _expand_range(first: str, last: str) -> list[str]:
+    """Return the labels strictly between `first` and `last` (`9a`..`9c` -> [9b], `5`..`8` -> [6, 7])."""
+    a, b = re.match(r"^([\d.]+)([a-z]?)$", first), re.match(r"^([\d.]+)([a-z]?)$", last)
+    if not a or not b:
+        return []
+    if a.group(2) and b.group(2) and a.group(1) == b.group(1):
+        return [a.group(1) + chr(c) for c in range(ord(a.group(2)) + 1, ord(b.group(2)))]
+    head_a, _, tail_a = a.group(1).rpartition(".")
+    head_b, _, tail_b = b.group(1).rpartition(".")
+    if not a.group(2) and not b.group(2) and head_a == head_b and int(tail_b) - int(tail_a) < 50:
+        prefix = head_a + "." if head_a else ""
+        return [f"{prefix}{n}" for n in range(int(tail_a) + 1, int(tail_b))]
+    return []
+
+
+def parent_label(label: str) -> str | None:
+    """Return the label of the heading a sub-question belongs to (`5a` -> `5`, `1.1.1` -> `1.1`)."""
+    if re.search(r"[a-z]$", label):
+        return label[:-1]
+    if "." in label:
+        return label.rsplit(".", 1)[0]
+    return None
+
+
+def _label_within(label: str, ancestor: str) -> bool:
+    """Return True when `label` is a sub-question of `ancestor` (`5a` within `5`, `1.1.1` within `1`)."""
+    parent = parent_label(label)
+    while parent:
+        if parent == ancestor:
+            return True
+        parent = parent_label(parent)
+    return False
+
+
+def _top(label: str) -> int:
+    return int(re.match(r"\d+", label).group(0))
+
+
+def _expected_next(last: str | None) -> set[str]:
+    if last is None:
+        return {"1"}
+    base = re.sub(r"[a-z]$", "", last)
+    parts = base.split(".")
+    expected = {str(int(parts[0]) + 1), base + ".1"}
+    for depth in range(1, len(parts)):
+        expected.add(".".join(parts[:depth] + [str(int(parts[depth]) + 1)]))
+    return expected
+
+
+# --- events -------------------------------------------------------------------------------------------------
+
+@dataclass
+class Event:
+    """A marker and the lines that follow it up to the next marker."""
+
+    kind: str  # "question", "answer", "vorbemerkung"
+    labels: list[str]
+    head: str
+    index: int
+    lines: list[Line] = field(default_factory=list)
+    answered: bool = False  # for questions: an answer (or a parent's answer) carries this question
+
+    @property
+    def page(self) -> int:
+        return self.lines[0].page if self.lines else 0
+
+
+@dataclass
+class Layout:
+    """Where the parts of a document are: letter head before `body`, the closing after it."""
+
+    preamble: list[Line]
+    unplaced: list[Line]  # text between the letter's intro and the first marker
+    events: list[Event]
+    closing: list[Line]
+    trailing: list[Line]  # text after the signature block
+    intro_found: bool
+
+
+def find_events(lines: list[Line]) -> Layout:
+    """Return the document's layout: preamble, Frage/Antwort/Vorbemerkung events, closing."""
+    answers = {}  # label -> indices of answer markers naming it
+    for i, line in enumerate(lines):
+        match = ANSWER.match(line.text)
+        if match:
+            for label in parse_labels(match.group("labels")):
+                answers.setdefault(label, []).append(i)
+    uses_frage_markers = any(FRAGE.match(line.text) for line in lines)
+    first_marker = next((i for i, line in enumerate(lines) if ANSWER.match(line.text) or FRAGE.match(line.text)
+                         or VORBEMERKUNG.match(line.text)), len(lines))
+    # The letter's `… beantworte ich Ihre Anfrage wie folgt:` ends the letter head; a later `wie folgt` is text.
+    intro = next((i for i, line in enumerate(lines[:first_marker]) if INTRO.search(line.text)), None)
+    start = intro + 1 if intro is not None else 0
+    last_answer = max((i for idx in answers.values() for i in idx), default=-1)
+    closing_at = next((i for i in range(max(start, last_answer + 1), len(lines)) if CLOSING.match(lines[i].text)),
+                      len(lines))
+    events: list[Event] = []
+    unplaced: list[Line] = []
+    last_question: str | None = None
+    parent: str | None = None  # the numbered question sub-letters belong to
+    last_letter: dict[str, str] = {}
+    seen_question = False
+
+    def answered_later(label: str, i: int) -> bool:
+        """Return True when an answer marker after line i names `label` or one of its sub-questions."""
+        for named, indices in answers.items():
+            if any(j > i for j in indices) and (named == label or _label_within(named, label)):
+                return True
+        return False
+
+    for i in range(start, closing_at):
+        line = lines[i]
+        text = line.text
+        in_answer = bool(events) and events[-1].kind == "answer"
+        if line.blank:
+            (events[-1].lines if events else unplaced).append(line)
+            continue
+        match = ANSWER.match(text)
+        if match:
+            labels = parse_labels(match.group("labels"))
+            events.append(Event("answer", labels, match.group("head"), i, _rest(match, line)))
+            if labels:
+                parent = re.sub(r"[a-z]$", "", labels[0])
+            continue
+        match = FRAGE.match(text)
+        if match:
+            label = parse_labels(match.group("labels"))[:1] or [normalise_label(match.group("labels"))]
+            events.append(Event("question", label, match.group("head"), i, _rest(match, line)))
+            last_question, seen_question = label[0], True
+            parent = re.sub(r"[a-z]$", "", label[0])
+            continue
+        match = VORBEMERKUNG.match(text)
+        if match and not seen_question and not in_answer:
+            events.append(Event("vorbemerkung", [], match.group("head"), i, _rest(match, line)))
+            continue
+        match = None if uses_frage_markers else NUMBERED.match(text)
+        if match:
+            label = normalise_label(match.group("labels") or match.group("labels2"))
+            if _accept_numbered(label, match.group("rest"), i, lines, closing_at, in_answer, last_question,
+                                answered_later):
+                events.append(Event("question", [label], match.group("head"), i, _rest(match, line)))
+                last_question, parent, seen_question = label, label, True
+                continue
+        match = LETTER.match(text)
+        if match:
+            letter = match.group("letter")
+            owner = parent or _owner_from_answers(letter, answers)
+            if owner is not None:
+                label = owner + letter
+                previous = last_letter.get(owner)
+                expected = letter == (chr(ord(previous) + 1) if previous else "a")
+                if answered_later(label, i) or (expected and not in_answer and seen_question):
+                    events.append(Event("question", [label], match.group("head"), i, _rest(match, line)))
+                    last_letter[owner], last_question, seen_question = letter, label, True
+                    continue
+        (events[-1].lines if events else unplaced).append(line)
+    closing, trailing = _split_closing(lines[closing_at:])
+    return Layout(preamble=lines[:start], unplaced=unplaced, events=events, closing=closing, trailing=trailing,
+                  intro_found=intro is not None)
+
+
+def _rest(match: re.Match, line: Line) -> list[Line]:
+    rest = match.group("rest").strip()
+    return [Line(rest, line.page, offset=line.offset + match.start("rest"))] if rest else []
+
+
+def _accept_numbered(label, rest, i, lines, end, in_answer, last_question, answered_later) -> bool:
+    if rest.startswith(_MONTHS):
+        return False  # `12. November 2021 …` is a date at the start of a line
+    if answered_later(label, i):
+        # The Frage is the last line numbered `label` before its answer (`2. Quartal …` in an answer is not).
+        for j in range(i + 1, end):
+            text = lines[j].text
+            if ANSWER.match(text) or FRAGE.match(text):
+                return True
+            match = NUMBERED.match(text)
+            if match and normalise_label(match.group("labels") or match.group("labels2")) == label \
+                    and not match.group("rest").startswith(_MONTHS):
+                return False
+        return True
+    if label not in _expected_next(last_question):
+        return False
+    if not in_answer:
+        return True
+    # Inside an answer an expected number may start a list; a Frage asks something.
+    window = " ".join(lines[j].text for j in range(i, min(i + 3, end)))
+    return "?" in window
+
+
+def _owner_from_answers(letter: str, answers: dict) -> str | None:
+    owners = {label[:-1] for label in answers if label.endswith(letter) and label[:-1][-1:].isdigit()}
+    return owners.pop() if len(owners) == 1 else None
+
+
+_SIGNATURE_LEAD = re.compile(r"^(?:In Vertretung|Im Auftrag|Mit freundlichen Grüßen|i\.\s?V\.|i\.\s?A\.)", re.I)
+_AUTHORITY_START = re.compile(r"^(?:Senatsverwaltung|Senatskanzlei|Der Regierende|Die Regierende|Senator|Senatorin|"
+                              r"Bezirksamt|Der Senat|Die Senatorin|Der Senator)")
+_RECEIVED = re.compile(r"^\(?Eingang beim Abgeordnetenhaus")
+
+
+def _split_closing(lines: list[Line]) -> tuple[list[Line], list[Line]]:
+    """Return the signature block (date, name, authority, Eingang) and any text after it."""
+    if not lines:
+        return [], []
+    filled = [i for i, line in enumerate(lines) if not line.blank]
+    end = 0  # index after the last line of the signature block
+    step = 0  # 0: `Berlin, den`, 1: lead or name, 2: name, 3: authority, 4: authority continued / Eingang
+    for i in filled:
+        text = lines[i].text
+        if step == 0:
+            step, end = 1, i + 1
+        elif _RECEIVED.match(text):
+            end, step = i + 1, 5
+        elif step == 1 and _SIGNATURE_LEAD.match(text):
+            step, end = 2, i + 1
+        elif step in (1, 2) and not _AUTHORITY_START.match(text) and len(text.split()) <= 8:
+            step, end = 3, i + 1
+        elif step in (1, 2, 3) and _AUTHORITY_START.match(text):
+            step, end = 4, i + 1
+        elif step == 4 and len(text) < 60 and (lines[end - 1].text.endswith((",", "für", "und")) or
+                                               text[:1].islower() or text.startswith(("und ", "Umwelt"))):
+            end = i + 1
+        elif step == 4 and len(text) < 60 and not text.endswith((".", "?", ":")):
+            end = i + 1
+        else:
+            break
+    return lines[:end], [line for line in lines[end:] if not line.blank]
+
+
+# --- chunks -------------------------------------------------------------------------------------------------
+
+@dataclass
+class RawChunk:
+    """A chunk before it gets its id: kind, labels, text, pages, and where it starts in the document."""
+
+    kind: str
+    numbers: list[str]
+    frage: str
+    antwort: str
+    pages: list[int]
+    order: float
+    parts: list[Event] = field(default_factory=list, repr=False)  # the questions whose text is in `frage`
+
+
+def build_chunks(layout: Layout, footnotes: dict[int, Footnote], style: TextStyle, document_id: str
+                 ) -> tuple[list[RawChunk], list[str]]:
+    """Return the chunks of a document and the warnings about its numbering and unplaced text."""
+    warnings: list[str] = []
+    questions = [e for e in layout.events if e.kind == "question"]
+    if not questions:
+        found = [e for e in layout.events if e.kind == "answer"]
+        reason = (f"{len(found)} answer markers but no Frage markers" if found
+                  else "no Frage/Antwort structure recognised")
+        body = layout.unplaced + [l for e in layout.events for l in (_head_line(e), *e.lines)]
+        chunks = text_chunks(body, footnotes, style, order=0)
+        warnings.append(f"{document_id}: {reason}; kept as {len(chunks)} text chunks")
+        chunks += _trailing_chunks(layout, footnotes, style, document_id, warnings)
+        return chunks, warnings
+
+    chunks: list[RawChunk] = []
+    if any(not l.blank for l in layout.unplaced):
+        page = next(l.page for l in layout.unplaced if not l.blank)
+        warnings.append(f"{document_id} page {page}: text before the first Frage could not be placed; "
+                        f"kept as a text chunk")
+        chunks += text_chunks(layout.unplaced, footnotes, style, order=-1)
+
+    seen_labels: dict[str, Event] = {}
+    for event in questions:
+        label = event.labels[0]
+        if label in seen_labels:
+            warnings.append(f"{document_id} page {event.page or _first_page(event)}: Frage {label} appears twice")
+        seen_labels[label] = event
+
+    for event in layout.events:
+        if event.kind == "vorbemerkung":
+            chunks.append(_vorbemerkung_chunk(event, footnotes, style))
+        elif event.kind == "answer":
+            chunks.append(_answer_chunk(event, questions, footnotes, style, document_id, warnings))
+
+    # Sub-questions answered with their parent (`Zu 4.:` for 4a and 4b) join the parent's chunk; a heading whose
+    # sub-questions are answered is in each of their chunks.
+    covered = [q for q in questions if not q.answered and (
+        _answered_ancestor(q, questions) is not None
+        or any(_is_descendant(other, q) and other.answered for other in questions))]
+    _merge_unanswered_descendants(chunks, questions, footnotes, style)
+    for question in covered:
+        question.answered = True
+    for question in questions:
+        if not question.answered:
+            warnings.append(f"{document_id} page {_first_page(question)}: Frage {question.labels[0]} has no answer")
+            parts = _with_ancestors([question], questions)
+            chunks.append(RawChunk("qa", [question.labels[0]], _frage_text(parts, footnotes, style), "",
+                                   _pages(parts, footnotes), question.index))
+
+    warnings += numbering_warnings(questions, layout, document_id)
+    chunks += _trailing_chunks(layout, footnotes, style, document_id, warnings)
+    chunks.sort(key=lambda c: c.order)
+    return chunks, warnings
+
+
+def _head_line(event: Event) -> Line:
+    page = event.lines[0].page if event.lines else 1
+    return Line(event.head, page)
+
+
+def _first_page(event: Event) -> int:
+    return event.lines[0].page if event.lines else 0
+
+
+def _trailing_chunks(layout, footnotes, style, document_id, warnings) -> list[RawChunk]:
+    if not layout.trailing:
+        return []
+    warnings.append(f"{document_id} page {layout.trailing[0].page}: text after the signature could not be placed; "
+                    f"kept as a text chunk")
+    return text_chunks(layout.trailing, footnotes, style, order=10**9)
+
+
+def _vorbemerkung_chunk(event: Event, footnotes, style) -> RawChunk:
+    text = render_with_footnotes(event.lines, footnotes, style)
+    pages = sorted({l.page for l in event.lines} | footnote_pages(event.lines, footnotes)) or [_first_page(event)]
+    head = event.head.strip()
+    if _ASKER_REMARK.search(head):
+        frage = head + ("\n" + text if text else "")
+        return RawChunk("vorbemerkung", [], frage, "", pages, event.index)
+    return RawChunk("vorbemerkung", [], head, text, pages, event.index)
+
+
+def _answer_chunk(event: Event, questions: list[Event], footnotes, style, document_id, warnings) -> RawChunk:
+    matched: list[Event] = []
+    for label in event.labels:
+        question = _question_for(label, event.index, questions)
+        if question is None:
+            warnings.append(f"{document_id} page {_first_page(event)}: answer to Frage {label} without a Frage")
+            continue
+        if question.answered and question not in matched and question.labels[0] == label:
+            warnings.append(f"{document_id} page {_first_page(event)}: Frage {label} is answered twice")
+        question.answered = True
+        if question not in matched:
+            matched.append(question)
+    parts = _with_ancestors(matched, questions)
+    frage = _frage_text(parts, footnotes, style)
+    antwort = render_with_footnotes(event.lines, footnotes, style)
+    pages = _pages(parts, footnotes) | {l.page for l in event.lines} | footnote_pages(event.lines, footnotes)
+    if not pages:
+        pages = {_first_page(event)}
+    order = min([q.index for q in matched] + [event.index])
+    return RawChunk("qa", list(event.labels), frage, antwort, sorted(p for p in pages if p), order, parts)
+
+
+def _question_for(label: str, before: int, questions: list[Event]) -> Event | None:
+    """Return the question an answer marker's label refers to (the latest one before the answer)."""
+    candidates = [q for q in questions if q.labels[0] == label and q.index < before]
+    unanswered = [q for q in candidates if not q.answered]
+    if unanswered:
+        return unanswered[-1]
+    if candidates:
+        return candidates[-1]
+    ancestor = parent_label(label)
+    while ancestor:  # `Zu 4. a):` where the Frage lists a) and b) inside its text: the Frage is 4
+        candidates = [q for q in questions if q.labels[0] == ancestor and q.index < before]
+        if candidates:
+            return candidates[-1]
+        ancestor = parent_label(ancestor)
+    later = [q for q in questions if q.labels[0] == label]
+    return later[0] if later else None
+
+
+def _is_descendant(question: Event, ancestor: Event) -> bool:
+    label, target = question.labels[0], ancestor.labels[0]
+    if question.index < ancestor.index:
+        return False
+    parent = parent_label(label)
+    while parent:
+        if parent == target:
+            return True
+        parent = parent_label(parent)
+    return False
+
+
+def _ancestors(question: Event, questions: list[Event]) -> list[Event]:
+    found = []
+    parent = parent_label(question.labels[0])
+    while parent:
+        candidates = [q for q in questions if q.labels[0] == parent and q.index < question.index]
+        if candidates:
+            found.insert(0, candidates[-1])
+        parent = parent_label(parent)
+    return found
+
+
+def _with_ancestors(matched: list[Event], questions: list[Event]) -> list[Event]:
+    parts: list[Event] = []
+    for question in matched:
+        for part in _ancestors(question, questions) + [question]:
+            if part not in parts:
+                parts.append(part)
+    return sorted(parts, key=lambda q: q.index)
+
+
+def _answered_ancestor(question: Event, questions: list[Event]) -> Event | None:
+    for ancestor in reversed(_ancestors(question, questions)):
+        if ancestor.answered and not any(
+                _is_descendant(other, ancestor) and other.answered and other is not question
+                and not _is_descendant(question, other) for other in questions):
+            return ancestor
+    return None
+
+
+def _merge_unanswered_descendants(chunks: list[RawChunk], questions: list[Event], footnotes, style) -> None:
+    """Add sub-questions that have no answer of their own to the chunk that answers their parent."""
+    for chunk in chunks:
+        parts = chunk.parts
+        if not parts:
+            continue
+        extra = [q for q in questions if q not in parts and any(_is_descendant(q, p) for p in parts)
+                 and not any(q in c.parts for c in chunks if c is not chunk)
+                 and _answered_ancestor(q, questions) is not None]
+        if extra:
+            all_parts = sorted(parts + extra, key=lambda q: q.index)
+            chunk.frage = _frage_text(all_parts, footnotes, style)
+            chunk.pages = sorted(set(chunk.pages) | _pages(extra, footnotes))
+            chunk.parts = all_parts
+
+
+def _frage_text(parts: list[Event], footnotes, style) -> str:
+    if len(parts) == 1:
+        return render_with_footnotes(parts[0].lines, footnotes, style)
+    texts = []
+    for part in parts:
+        body = render_with_footnotes(part.lines, footnotes, style)
+        texts.append(f"{part.head} {body}".strip())
+    return "\n".join(texts)
+
+
+def _pages(parts: list[Event], footnotes) -> set[int]:
+    pages: set[int] = set()
+    for part in parts:
+        pages |= {l.page for l in part.lines if not l.blank}
+        pages |= footnote_pages(part.lines, footnotes)
+    return pages
+
+
+def text_chunks(lines: list[Line], footnotes, style: TextStyle, order: int) -> list[RawChunk]:
+    """Return `lines` as paragraph-sized chunks of kind `text`."""
+    chunks: list[RawChunk] = []
+    group: list[list[Line]] = []
+    size = 0
+    paragraphs = split_paragraphs(lines, style)
+    for paragraph in paragraphs:
+        length = len(join_paragraph(paragraph, style))
+        if group and size + length > TEXT_CHUNK_CHARS:
+            chunks.append(_text_chunk(group, footnotes, style, order + len(chunks) / 1000))
+            group, size = [], 0
+        group.append(paragraph)
+        size += length
+    if group:
+        chunks.append(_text_chunk(group, footnotes, style, order + len(chunks) / 1000))
+    return chunks
+
+
+def _text_chunk(group: list[list[Line]], footnotes, style, order: float) -> RawChunk:
+    lines = [line for paragraph in group for line in paragraph]
+    text = render_with_footnotes(lines, footnotes, style)
+    pages = sorted({l.page for l in lines} | footnote_pages(lines, footnotes))
+    return RawChunk("text", [], "", text, pages, order)
+
+
+# --- numbering checks ---------------------------------------------------------------------------------------
+
+def numbering_warnings(questions: list[Event], layout: Layout, document_id: str) -> list[str]:
+    """Return warnings for gaps in the numbering of the Fragen (top level, sub-numbers and letters)."""
+    warnings: list[str] = []
+    labels = [q.labels[0] for q in questions]
+    answer_labels = [l for e in layout.events if e.kind == "answer" for l in e.labels]
+    tops = sorted({_top(l) for l in labels + answer_labels})
+    if tops:
+        first = 1 if layout.intro_found else tops[0]
+        expected = list(range(first, tops[-1] + 1))
+        for number in expected:
+            if number not in tops:
+                after = next((q for q in questions if _top(q.labels[0]) > number), None)
+                page = _first_page(after) if after else 0
+                warnings.append(f"{document_id} page {page}: Frage {number} is missing "
+                                f"(the numbering jumps over it)")
+    children: dict[str, list[str]] = {}
+    for label in labels:
+        parent = parent_label(label)
+        if parent is not None and label not in children.get(parent, []):
+            children.setdefault(parent, []).append(label)
+    for parent, kids in children.items():
+        letters = bool(re.search(r"[a-z]$", kids[0]))
+        keys = sorted(_child_key(k) for k in kids)
+        for previous, current in zip(keys, keys[1:]):
+            if current - previous > 1:
+                warnings.append(f"{document_id}: sub-questions of Frage {parent} skip from "
+                                f"{_child_name(parent, previous, letters)} to {_child_name(parent, current, letters)}")
+    return warnings
+
+
+def _child_key(label: str) -> int:
+    if re.search(r"[a-z]$", label):
+        return ord(label[-1]) - ord("a") + 1
+    return int(label.rsplit(".", 1)[1])
+
+
+def _child_name(parent: str, key: int, letters: bool) -> str:
+    return f"{parent}{chr(ord('a') + key - 1)}" if letters else f"{parent}.{key}"

@@ -1,0 +1,110 @@
+"""Find where a pasted sentence occurs in an answer, and which sentences of an answer to highlight.
+
+Matching ignores everything but letters and digits (casefolded): whitespace, line-break hyphenation, quote marks,
+dashes and punctuation differ between a PDF's text layer and what people paste, the words do not. An offset map
+leads from the normalised text back to the original, so spans always point into the verbatim `antwort`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+# A question is treated as a quote only when it is long enough that an accidental match is implausible.
+MIN_QUOTE_CHARS = 32
+MIN_QUOTE_WORDS = 5
+# Near-verbatim: matching runs must cover this share of the question, inside a stretch of the answer not much longer.
+NEAR_COVERAGE = 0.9
+NEAR_MAX_STRETCH = 1.25
+# Matching runs shorter than this are chance agreement of letters, not quoted text.
+NEAR_MIN_RUN = 6
+
+_SENTENCE_END = re.compile(r"(?<=[.!?:;])[\"“”»)]*\s+(?=[\"„»(]?[A-ZÄÖÜ0-9])|\n\s*\n")
+
+
+@dataclass(frozen=True)
+class NormalizedText:
+    """Casefolded letters and digits of a text, with `offsets[i]` = index in the original of normalised char i."""
+
+    text: str
+    offsets: tuple[int, ...]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Return the original (start, end) span of normalised chars start..end (end exclusive)."""
+        return self.offsets[start], self.offsets[end - 1] + 1
+
+
+def normalize(text: str) -> NormalizedText:
+    """Return the letters and digits of `text`, casefolded, with their original offsets."""
+    chars: list[str] = []
+    offsets: list[int] = []
+    for i, ch in enumerate(text):
+        if ch.isalnum():
+            for folded in ch.casefold():
+                chars.append(folded)
+                offsets.append(i)
+    return NormalizedText("".join(chars), tuple(offsets))
+
+
+def looks_like_quote(question: str) -> bool:
+    """Return True when `question` is long enough to be looked up as a verbatim quote."""
+    return len(question.split()) >= MIN_QUOTE_WORDS and len(normalize(question).text) >= MIN_QUOTE_CHARS
+
+
+def find_exact(question: NormalizedText, answer: NormalizedText) -> tuple[int, int] | None:
+    """Return the original span of the first verbatim occurrence of `question` in `answer`, or None."""
+    if not question.text:
+        return None
+    start = answer.text.find(question.text)
+    if start < 0:
+        return None
+    return answer.span(start, start + len(question.text))
+
+
+def find_near(question: NormalizedText, answer: NormalizedText) -> tuple[tuple[int, int], float] | None:
+    """Return (original span, coverage) of a near-verbatim occurrence of `question` in `answer`, or None."""
+    q = question.text
+    if not q or not answer.text:
+        return None
+    matcher = SequenceMatcher(None, q, answer.text, autojunk=False)
+    blocks = [b for b in matcher.get_matching_blocks() if b.size >= NEAR_MIN_RUN]
+    if not blocks:
+        return None
+    # The runs come in order in both texts; the quote is the stretch of the answer (no longer than the window)
+    # whose runs cover the most of the question. Runs elsewhere are chance agreement.
+    window = int(len(q) * NEAR_MAX_STRETCH)
+    best = (0, 0, 0)
+    for i, first in enumerate(blocks):
+        covered = 0
+        end = first.b
+        for block in blocks[i:]:
+            if block.b + block.size - first.b > window:
+                break
+            covered += block.size
+            end = block.b + block.size
+        if covered > best[0]:
+            best = (covered, first.b, end)
+    covered, start, end = best
+    coverage = covered / len(q)
+    if coverage < NEAR_COVERAGE:
+        return None
+    return answer.span(start, end), coverage
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Return the (start, end) spans of the sentences of `text`, surrounding whitespace excluded."""
+    spans = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    result = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            result.append((s, e))
+    return result

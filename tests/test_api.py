@@ -1,0 +1,340 @@
+"""The JSON API through Flask's test client: every endpoint, every kind of bad input, CORS, not-ready state."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qa_service import create_app
+from qa_service.search import SearchFilters, results_payload
+
+from web_fixtures import app, client, searcher  # noqa: F401  (fixtures)
+
+SOLAR_QUESTION = "Solaranlagen auf öffentlichen Gebäuden in Pankow"
+
+
+def assert_json_error(response, status: int, code: str) -> dict:
+    """Assert an API error response: status, JSON content type, `{"error": {"code", "message"}}`."""
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"].strip()
+    return body
+
+
+# --- ask ----------------------------------------------------------------------------------------------------
+
+def test_post_ask_returns_the_cli_json_shape_plus_took_ms(client, searcher):
+    response = client.post("/api/ask", json={"question": SOLAR_QUESTION, "top_k": 3, "mode": "keyword"})
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    took_ms = body.pop("took_ms")
+    assert isinstance(took_ms, (int, float)) and took_ms >= 0
+    expected = results_payload(SOLAR_QUESTION, searcher.search(SOLAR_QUESTION, top_k=3, mode="keyword"),
+                               "keyword")
+    assert body == json.loads(json.dumps(expected))
+    assert len(body["results"]) == 3
+    assert body["results"][0]["document_id"] == "S19-10006"
+
+
+def test_post_ask_result_carries_citation_and_document_metadata(client):
+    body = client.post("/api/ask", json={"question": SOLAR_QUESTION, "mode": "keyword"}).get_json()
+    first = body["results"][0]
+    assert first["document"]["drucksache"] == "19/10006"
+    assert "source_file" not in first["document"] and "warnings" not in first["document"]
+    assert "Drucksache 19/10006" in first["citation"]["text"]
+    assert first["citation"]["url"].endswith("S19-10006.pdf")
+    assert first["antwort"]  # the verbatim answer is in the payload
+
+
+def test_post_ask_defaults_to_hybrid_and_five_results(client):
+    body = client.post("/api/ask", json={"question": SOLAR_QUESTION}).get_json()
+    assert body["mode"] == "hybrid"
+    assert len(body["results"]) == 5
+    assert [r["rank"] for r in body["results"]] == [1, 2, 3, 4, 5]
+
+
+def test_get_ask_answers_like_post(client):
+    via_get = client.get("/api/ask", query_string={"q": SOLAR_QUESTION, "top_k": 4, "mode": "keyword"})
+    via_post = client.post("/api/ask", json={"question": SOLAR_QUESTION, "top_k": 4, "mode": "keyword"})
+    assert via_get.status_code == 200
+    get_body, post_body = via_get.get_json(), via_post.get_json()
+    get_body.pop("took_ms"), post_body.pop("took_ms")
+    assert get_body == post_body
+
+
+def test_question_is_stripped_and_at_the_length_limit_accepted(client):
+    question = ("Pankow Solaranlagen " * 200)[:2000]
+    response = client.post("/api/ask", json={"question": "  " + question + "  ", "mode": "keyword"})
+    assert response.status_code == 200
+    assert response.get_json()["question"] == question.strip()
+
+
+def test_filter_drucksache_restricts_every_result_to_that_document(client):
+    body = client.post("/api/ask", json={"question": SOLAR_QUESTION, "top_k": 50,
+                                         "filters": {"drucksache": "19/10041"}}).get_json()
+    assert body["results"]
+    assert {r["document_id"] for r in body["results"]} == {"S19-10041"}
+
+
+def test_filter_wahlperiode_and_dates_in_get_restrict_results(client, searcher):
+    response = client.get("/api/ask", query_string={"q": "Sozialraumorientierung", "top_k": 50,
+                                                    "wahlperiode": "17"})
+    docs = {r["document_id"] for r in response.get_json()["results"]}
+    assert docs == {"ka17-10866"}
+    body = client.post("/api/ask", json={"question": "Schule", "top_k": 50, "filters": {
+        "answered_from": "2021-11-01", "answered_to": "2021-11-30", "wahlperiode": None}}).get_json()
+    answered = {r["document"]["answered_on"] for r in body["results"]}
+    assert answered and all("2021-11-01" <= day <= "2021-11-30" for day in answered)
+    expected = searcher.search("Schule", top_k=50, filters=SearchFilters(answered_from="2021-11-01",
+                                                                         answered_to="2021-11-30"))
+    assert [r["chunk_id"] for r in body["results"]] == [h.chunk.chunk_id for h in expected]
+
+
+def test_filter_that_matches_nothing_gives_empty_results_not_an_error(client):
+    response = client.post("/api/ask", json={"question": SOLAR_QUESTION, "filters": {"drucksache": "99/99999"}})
+    assert response.status_code == 200
+    assert response.get_json()["results"] == []
+
+
+def test_script_in_question_comes_back_as_json_string(client):
+    response = client.get("/api/ask", query_string={"q": "<script>alert(1)</script>"})
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.get_json()["question"] == "<script>alert(1)</script>"
+
+
+# --- bad input ----------------------------------------------------------------------------------------------
+
+def _post_raw(data, content_type="application/json"):
+    return {"method": "POST", "path": "/api/ask", "data": data, "content_type": content_type}
+
+
+def _post(body):
+    return _post_raw(json.dumps(body))
+
+
+def _get(path, **query):
+    return {"method": "GET", "path": path, "query_string": query}
+
+
+BAD_REQUESTS = [
+    # body and content type
+    ("malformed_json", _post_raw('{"question": "Schule"'), 400, "invalid_json"),
+    ("json_array", _post_raw('["Schule"]'), 400, "invalid_json"),
+    ("json_string", _post_raw('"Schule"'), 400, "invalid_json"),
+    ("empty_body", _post_raw(""), 400, "invalid_json"),
+    ("deeply_nested_json", _post_raw("[" * 30000 + "]" * 30000), 400, "invalid_json"),
+    ("invalid_utf8", _post_raw(b'{"question": "\xff\xfe"}'), 400, "invalid_json"),
+    ("form_encoded", _post_raw("question=Schule", "application/x-www-form-urlencoded"), 415,
+     "unsupported_media_type"),
+    ("text_plain", _post_raw('{"question": "Schule"}', "text/plain"), 415, "unsupported_media_type"),
+    ("no_content_type", _post_raw('{"question": "Schule"}', None), 415, "unsupported_media_type"),
+    ("unknown_field", _post({"question": "Schule", "topk": 3}), 400, "unknown_field"),
+    # question
+    ("missing_question", _post({"top_k": 3}), 400, "missing_question"),
+    ("null_question", _post({"question": None}), 400, "missing_question"),
+    ("empty_question", _post({"question": ""}), 400, "missing_question"),
+    ("blank_question", _post({"question": " \n\t "}), 400, "missing_question"),
+    ("number_question", _post({"question": 42}), 400, "invalid_question"),
+    ("list_question", _post({"question": ["Schule"]}), 400, "invalid_question"),
+    ("object_question", _post({"question": {"text": "Schule"}}), 400, "invalid_question"),
+    ("lone_surrogate_question", _post_raw('{"question": "Schule \\ud800"}'), 400, "invalid_question"),
+    ("question_too_long", _post({"question": "x" * 2001}), 400, "question_too_long"),
+    # top_k
+    ("top_k_zero", _post({"question": "Schule", "top_k": 0}), 400, "invalid_top_k"),
+    ("top_k_negative", _post({"question": "Schule", "top_k": -1}), 400, "invalid_top_k"),
+    ("top_k_above_50", _post({"question": "Schule", "top_k": 51}), 400, "invalid_top_k"),
+    ("top_k_float", _post({"question": "Schule", "top_k": 2.5}), 400, "invalid_top_k"),
+    ("top_k_string", _post({"question": "Schule", "top_k": "5"}), 400, "invalid_top_k"),
+    ("top_k_bool", _post({"question": "Schule", "top_k": True}), 400, "invalid_top_k"),
+    ("top_k_nan", _post_raw('{"question": "Schule", "top_k": NaN}'), 400, "invalid_top_k"),
+    # mode
+    ("unknown_mode", _post({"question": "Schule", "mode": "fast"}), 400, "invalid_mode"),
+    ("number_mode", _post({"question": "Schule", "mode": 1}), 400, "invalid_mode"),
+    # filters
+    ("unknown_filter", _post({"question": "Schule", "filters": {"party": "SPD"}}), 400, "unknown_filter"),
+    ("filters_list", _post({"question": "Schule", "filters": ["19/10041"]}), 400, "invalid_filter"),
+    ("filters_string", _post({"question": "Schule", "filters": "19/10041"}), 400, "invalid_filter"),
+    ("empty_drucksache", _post({"question": "Schule", "filters": {"drucksache": " "}}), 400, "invalid_filter"),
+    ("number_drucksache", _post({"question": "Schule", "filters": {"drucksache": 19}}), 400, "invalid_filter"),
+    ("string_wahlperiode", _post({"question": "Schule", "filters": {"wahlperiode": "19"}}), 400,
+     "invalid_filter"),
+    ("bool_wahlperiode", _post({"question": "Schule", "filters": {"wahlperiode": True}}), 400, "invalid_filter"),
+    ("german_date", _post({"question": "Schule", "filters": {"answered_from": "22.11.2021"}}), 400,
+     "invalid_date"),
+    ("impossible_date", _post({"question": "Schule", "filters": {"answered_to": "2021-02-30"}}), 400,
+     "invalid_date"),
+    ("number_date", _post({"question": "Schule", "filters": {"answered_to": 20211122}}), 400, "invalid_date"),
+    ("reversed_dates", _post({"question": "Schule", "filters": {"answered_from": "2022-01-01",
+                                                                "answered_to": "2021-01-01"}}), 400,
+     "invalid_filter"),
+    # GET /api/ask
+    ("get_without_q", _get("/api/ask", top_k="3"), 400, "missing_question"),
+    ("get_empty_q", _get("/api/ask", q=""), 400, "missing_question"),
+    ("get_blank_q", _get("/api/ask", q="   "), 400, "missing_question"),
+    ("get_q_too_long", _get("/api/ask", q="y" * 2001), 400, "question_too_long"),
+    ("get_top_k_word", _get("/api/ask", q="Schule", top_k="fünf"), 400, "invalid_top_k"),
+    ("get_top_k_zero", _get("/api/ask", q="Schule", top_k="0"), 400, "invalid_top_k"),
+    ("get_top_k_51", _get("/api/ask", q="Schule", top_k="51"), 400, "invalid_top_k"),
+    ("get_top_k_float", _get("/api/ask", q="Schule", top_k="2.5"), 400, "invalid_top_k"),
+    ("get_top_k_negative", _get("/api/ask", q="Schule", top_k="-3"), 400, "invalid_top_k"),
+    ("get_unknown_mode", _get("/api/ask", q="Schule", mode="vector"), 400, "invalid_mode"),
+    ("get_bad_date", _get("/api/ask", q="Schule", answered_from="2021-1-1"), 400, "invalid_date"),
+    ("get_bad_wahlperiode", _get("/api/ask", q="Schule", wahlperiode="neunzehn"), 400, "invalid_filter"),
+    ("get_unknown_parameter", _get("/api/ask", q="Schule", k="3"), 400, "unknown_parameter"),
+    ("get_repeated_q", {"method": "GET", "path": "/api/ask?q=a&q=b"}, 400, "invalid_parameter"),
+    # unknown ids and routes, wrong methods
+    ("unknown_document", _get("/api/documents/S19-00000"), 404, "not_found"),
+    ("unknown_chunk", _get("/api/chunks/S19-10041%2399"), 404, "not_found"),
+    ("chunk_id_with_slash", _get("/api/chunks/a/b"), 404, "not_found"),
+    ("unknown_route", _get("/api/answers"), 404, "not_found"),
+    ("api_root", _get("/api/"), 404, "not_found"),
+    ("delete_ask", {"method": "DELETE", "path": "/api/ask"}, 405, "method_not_allowed"),
+    ("put_ask", {"method": "PUT", "path": "/api/ask", "json": {"question": "Schule"}}, 405, "method_not_allowed"),
+    ("post_documents", {"method": "POST", "path": "/api/documents", "json": {}}, 405, "method_not_allowed"),
+    ("post_healthz", {"method": "POST", "path": "/healthz"}, 405, "method_not_allowed"),
+    ("body_over_64_kib", _post({"question": "x" * 70_000}), 413, "payload_too_large"),
+]
+
+
+@pytest.mark.parametrize("request_kwargs,status,code", [case[1:] for case in BAD_REQUESTS],
+                         ids=[case[0] for case in BAD_REQUESTS])
+def test_bad_input_gets_json_error_never_500(client, request_kwargs, status, code):
+    kwargs = dict(request_kwargs)
+    response = client.open(kwargs.pop("path"), method=kwargs.pop("method"), **kwargs)
+    assert_json_error(response, status, code)
+
+
+def test_method_not_allowed_names_the_allowed_methods(client):
+    response = client.delete("/api/ask")
+    assert_json_error(response, 405, "method_not_allowed")
+    assert {"GET", "POST"} <= {m.strip() for m in response.headers["Allow"].split(",")}
+
+
+def test_unexpected_exception_under_api_is_a_json_500(searcher):
+    class Broken:
+        index = searcher.index
+
+        def search(self, *args, **kwargs):
+            raise RuntimeError("boom")
+
+    app = create_app({"SEARCHER": Broken()})  # not TESTING: exceptions become 500 responses
+    response = app.test_client().post("/api/ask", json={"question": "Schule"})
+    body = assert_json_error(response, 500, "internal_error")
+    assert "boom" not in body["error"]["message"]
+
+
+# --- documents and chunks -----------------------------------------------------------------------------------
+
+def test_documents_lists_every_document_with_chunk_counts(client, searcher):
+    response = client.get("/api/documents")
+    assert response.status_code == 200
+    documents = response.get_json()["documents"]
+    index = searcher.index
+    assert [d["document_id"] for d in documents] == list(index.documents)
+    for item in documents:
+        assert item["chunk_count"] == len(index.documents[item["document_id"]].chunks) > 0
+        assert "source_file" not in item and "chunks" not in item
+    by_id = {d["document_id"]: d for d in documents}
+    assert by_id["S19-10041"]["drucksache"] == "19/10041"
+    assert by_id["ka17-10866"]["title"] == "Umsetzung der Sozialraumorientierung"
+
+
+def test_document_returns_its_chunks_in_order_with_citations(client, searcher):
+    response = client.get("/api/documents/S19-10041")
+    assert response.status_code == 200
+    body = response.get_json()
+    expected = [c.chunk_id for c in searcher.index.document("S19-10041").chunks]
+    assert [c["chunk_id"] for c in body["chunks"]] == expected
+    assert body["chunk_count"] == len(expected)
+    assert all("Drucksache 19/10041" in c["citation"]["text"] for c in body["chunks"])
+
+
+def test_chunk_returns_text_document_metadata_and_citation(client, searcher):
+    chunk = next(c for c in searcher.index.chunks if c.document_id == "S19-10041" and c.kind == "qa")
+    assert "#" in chunk.chunk_id
+    response = client.get("/api/chunks/" + chunk.chunk_id.replace("#", "%23"))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["chunk_id"] == chunk.chunk_id
+    assert body["antwort"] == chunk.antwort
+    assert body["frage"] == chunk.frage
+    assert body["document"]["drucksache"] == "19/10041"
+    assert body["citation"]["text"].startswith("Antwort des Senats vom 22.11.2021")
+
+
+# --- health, OpenAPI, not ready -----------------------------------------------------------------------------
+
+def test_healthz_reports_index_stats(client, searcher):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["documents"] == len(searcher.index.documents)
+    assert body["chunks"] == len(searcher.index.chunks)
+    assert body["model"] == searcher.index.model_id
+    assert body["built_at"] == searcher.index.manifest["built_at"]
+
+
+def test_without_index_healthz_and_api_say_not_ready_and_how_to_build(tmp_path):
+    app = create_app({"TESTING": True, "index_dir": tmp_path / "no-index"})
+    client = app.test_client()
+    health = assert_json_error(client.get("/healthz"), 503, "not_ready")
+    assert "qa-service build" in health["error"]["message"]
+    assert_json_error(client.post("/api/ask", json={"question": "Schule"}), 503, "not_ready")
+    assert_json_error(client.get("/api/documents"), 503, "not_ready")
+    # Bad input is still reported as bad input, before the index is needed.
+    assert_json_error(client.post("/api/ask", json={"question": ""}), 400, "missing_question")
+
+
+def test_openapi_document_describes_every_api_route(client, app):
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    spec = response.get_json()
+    assert spec["openapi"].startswith("3.")
+    documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/") or rule.rule == "/healthz":
+            path = rule.rule.replace("<", "{").replace(">", "}")
+            served |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert served == documented
+    ask = spec["components"]["schemas"]["AskRequest"]["properties"]
+    assert ask["question"]["maxLength"] == 2000
+    assert ask["top_k"]["maximum"] == 50
+
+
+# --- CORS ---------------------------------------------------------------------------------------------------
+
+def test_cors_allows_listed_origin_and_answers_preflight(searcher):
+    app = create_app({"TESTING": True, "SEARCHER": searcher, "cors_origins": "https://bot.example, https://x.example"})
+    client = app.test_client()
+    allowed = client.get("/api/documents", headers={"Origin": "https://bot.example"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://bot.example"
+    other = client.get("/api/documents", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    preflight = client.options("/api/ask", headers={
+        "Origin": "https://x.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "Content-Type"})
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://x.example"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "content-type" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    # Errors carry the header too, so a browser client can read the error message.
+    error = client.post("/api/ask", json={"question": ""}, headers={"Origin": "https://bot.example"})
+    assert error.headers["Access-Control-Allow-Origin"] == "https://bot.example"
+    # The web page is not an API: no CORS there.
+    assert "Access-Control-Allow-Origin" not in client.get("/", headers={"Origin": "https://bot.example"}).headers
+
+
+def test_cors_star_allows_any_origin_and_empty_setting_none(searcher):
+    star = create_app({"TESTING": True, "SEARCHER": searcher, "cors_origins": "*"}).test_client()
+    assert star.get("/api/documents", headers={"Origin": "https://a.example"}).headers[
+        "Access-Control-Allow-Origin"] == "*"
+    off = create_app({"TESTING": True, "SEARCHER": searcher, "cors_origins": ""}).test_client()
+    assert "Access-Control-Allow-Origin" not in off.get("/api/documents",
+                                                        headers={"Origin": "https://a.example"}).headers

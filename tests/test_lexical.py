@@ -1,0 +1,79 @@
+"""BM25 with German analysis: stems, stopwords, compounds, numbers, save/load."""
+import json
+
+import pytest
+
+from qa_service.errors import IndexInvalidError, IndexMissingError
+from qa_service.lexical import LexicalIndex, analyze
+
+TEXTS = [
+    "Der Neubau der Sporthalle an der Grundschule an der Wuhle verzögert sich bis 2023.",
+    "Die Polizei hat 1.364 Straftaten der EG Quer an die Staatsanwaltschaft abgegeben (Drucksache 19/10041).",
+    "Auf den Dächern öffentlicher Gebäude in Pankow sind Solaranlagen installiert.",
+    "Die Zahl der Schulabbrecher ohne Abschluss ist gestiegen.",
+]
+
+
+@pytest.fixture
+def index():
+    return LexicalIndex.build(TEXTS)
+
+
+def test_analysis_stems_german_words_and_drops_stopwords():
+    tokens = analyze("Die Straftaten und die Straftat")
+    assert "die" not in tokens and "und" not in tokens
+    assert tokens.count("straftat") == 2
+
+
+def test_analysis_undoes_line_break_hyphenation_but_keeps_real_hyphens_as_word_breaks():
+    assert "sporthallenbetrieb" in analyze("Sport-\nhallenbetrieb")
+    tokens = analyze("Marzahn-\nHellersdorf")
+    assert "marzahn" in tokens and "hellersdorf" in tokens
+
+
+def test_inflected_form_finds_the_chunk(index):
+    assert index.search("Straftat", 1)[0][0] == 1
+
+
+def test_part_of_a_compound_finds_the_compound(index):
+    # "Halle" alone is no word of the texts; only the n-grams of "Sporthalle" can match it.
+    assert index.search("Hallenneubau", 1)[0][0] == 0
+
+
+def test_drucksache_number_and_figures_are_tokens(index):
+    assert index.search("19/10041", 4) == [(1, pytest.approx(index.search("19/10041", 4)[0][1]))]
+    assert index.search("1.364", 1)[0][0] == 1
+
+
+def test_query_without_indexed_terms_returns_nothing(index):
+    assert index.search("the and of", 5) == []
+    assert index.search("xylophon", 5) == []
+
+
+def test_coverage_is_the_share_of_query_stems_in_the_vocabulary(index):
+    assert index.coverage("Straftaten Pankow") == 1.0
+    assert index.coverage("How many crimes in Pankow") == pytest.approx(1 / 3)
+    assert index.coverage("and the") == 0.0
+
+
+def test_save_and_load_give_the_same_scores(index, tmp_path):
+    index.save(tmp_path / "lexical")
+    loaded = LexicalIndex.load(tmp_path / "lexical")
+    assert loaded.search("Schulabbrecher Abschluss", 4) == index.search("Schulabbrecher Abschluss", 4)
+
+
+def test_load_refuses_a_missing_or_foreign_index(index, tmp_path):
+    with pytest.raises(IndexMissingError):
+        LexicalIndex.load(tmp_path / "nothing")
+    index.save(tmp_path)
+    meta = json.loads((tmp_path / "lexical.json").read_text())
+    (tmp_path / "lexical.json").write_text(json.dumps({**meta, "analyzer": "other"}))
+    with pytest.raises(IndexInvalidError, match="rebuild"):
+        LexicalIndex.load(tmp_path)
+
+
+def test_empty_index_answers_nothing(tmp_path):
+    empty = LexicalIndex.build([])
+    assert empty.search("Straftat", 3) == []
+    empty.save(tmp_path)
+    assert LexicalIndex.load(tmp_path).search("Straftat", 3) == []

@@ -1,0 +1,47 @@
+"""The real server: `qa-service serve` (waitress) in its own process, the real e5 model and index, over HTTP."""
+from __future__ import annotations
+
+import pytest
+import requests
+
+from web_fixtures import live_server  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.slow
+
+
+def test_real_server_answers_a_question_over_http(live_server):
+    health = requests.get(live_server + "/healthz", timeout=10)
+    assert health.status_code == 200
+    stats = health.json()
+    assert stats["documents"] >= 6 and stats["chunks"] > stats["documents"]
+    assert "e5" in stats["model"]
+
+    response = requests.post(live_server + "/api/ask", timeout=30, json={
+        "question": "Wie viele Straftaten hat die Ermittlungsgruppe Quer an die Staatsanwaltschaft abgegeben?",
+        "top_k": 3})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["results"][0]["document_id"] == "S19-10041"
+    assert body["took_ms"] > 0
+
+    # A paraphrase in other words, via GET, as curl would send it.
+    response = requests.get(live_server + "/api/ask", timeout=30, params={
+        "q": "Photovoltaik auf Dächern von Schulen und Rathäusern im Bezirk Pankow", "top_k": 1})
+    assert response.json()["results"][0]["document_id"] == "S19-10006"
+
+
+def test_real_server_renders_the_page_and_answers_errors_in_json(live_server):
+    page = requests.get(live_server + "/", params={"q": "Neubau einer Sporthalle an der Grundschule an der Wuhle"},
+                        timeout=30)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "Drucksache 19/10048" in page.text
+    assert page.headers["Server"] == "qa-service"  # waitress, named, not Werkzeug's development server
+
+    bad = requests.post(live_server + "/api/ask", data="question=x", timeout=10,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert bad.status_code == 415
+    assert bad.json()["error"]["code"] == "unsupported_media_type"
+    missing = requests.get(live_server + "/api/nothing-here", timeout=10)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
