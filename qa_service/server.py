@@ -13,7 +13,9 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Load the model and index, then serve the web page and API on host:port until interrupted."""
     from waitress import create_server
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # waitress reports its queue and errors at INFO/WARNING; library chatter (faiss, bm25s) stays quiet.
+    logging.getLogger("waitress").setLevel(logging.INFO)
     app = create_app(asdict(settings))
     # Loaded before listening, so "ready" below means the first question is answered at full speed.
     searcher = app.extensions["qa_searcher"].get()

@@ -10,6 +10,9 @@ from .errors import IndexMissingError, InvalidQueryError, NotFoundError, QAError
 
 bp = Blueprint("web", __name__)
 
+# Answers longer than this show the matching passage first and the full text behind a <details> toggle,
+# so that five results with long statistics tables stay scannable on a phone.
+LONG_ANSWER_CHARS = 1200
 MODE_LABELS = {"hybrid": "Kombiniert", "semantic": "Bedeutung", "keyword": "Stichwort"}
 TOP_K_CHOICES = (5, 10, 20)
 
@@ -70,11 +73,16 @@ def card(document, chunk, hit=None) -> dict:
     spans = []
     if hit is not None:
         spans = [hit.quote_span] if hit.quote_span else list(hit.highlight or ())
+    pieces = mark_segments(chunk.antwort, spans)
+    marked = [text for text, is_marked in pieces if is_marked]
     return {
+        "antwort_chars": f"{len(chunk.antwort):,}".replace(",", "."),
+        # Verbatim passages shown above the collapsed full answer; empty = show the full answer directly.
+        "excerpt": marked if hit is not None and marked and len(chunk.antwort) > LONG_ANSWER_CHARS else [],
         "chunk": chunk,
         "document": document,
         "heading": chunk_heading(chunk),
-        "antwort_pieces": mark_segments(chunk.antwort, spans),
+        "antwort_pieces": pieces,
         "exact": bool(hit is not None and hit.quote_span),
         "citation": citation(document, chunk),
         "askers": askers_text(document.askers),

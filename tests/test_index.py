@@ -23,6 +23,7 @@ from qa_service.index import (FORMAT_VERSION, IndexLockedError, build_index, loa
 from qa_service.passages import passage_texts
 
 TESTS_DIR = Path(__file__).resolve().parent
+PROJECT_CORPUS = TESTS_DIR.parent / "corpus"
 
 
 def _build(corpus: Path, index_dir: Path, embedder, **options):
@@ -485,7 +486,10 @@ def test_real_index_is_built_with_the_default_model(real_index):
     assert index.model_id.startswith("e5:multilingual-e5-small")
     assert index.dimension == 384
     assert len(index.documents) == 6
-    assert len(index.chunks) >= 50
+    from qa_service.parsing import find_document_files, parse_paths
+
+    parsed = parse_paths(find_document_files(PROJECT_CORPUS))
+    assert [c.chunk_id for c in index.chunks] == [c.chunk_id for d in parsed.documents for c in d.chunks]
 
 
 @pytest.fixture(scope="module")

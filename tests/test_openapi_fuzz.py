@@ -50,7 +50,6 @@ def test_generated_requests_get_no_5xx_and_responses_match_the_document(app):
         for mode, max_examples in BUDGET.get(label, DEFAULT_BUDGET).items():
             key = f"{label} [{mode.value}]"
             sent[key] = 0
-            print("fuzz:", key, flush=True)
             run_cases(operation.as_strategy(generation_mode=mode), max_examples, sent, key)
     print("\n".join(f"{n:5d}  {key}" for key, n in sent.items()))
     assert {"POST /api/ask [positive]", "GET /api/ask [negative]", "GET /healthz [positive]"} <= set(sent)

@@ -1,14 +1,16 @@
 """The real server: `qa-service serve` (waitress) in its own process, the real e5 model and index, over HTTP."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import requests
 
-from web_fixtures import live_server  # noqa: F401  (fixture)
-
-pytestmark = pytest.mark.slow
+from web_fixtures import free_port, live_server  # noqa: F401  (fixture)
 
 
+@pytest.mark.slow
 def test_real_server_answers_a_question_over_http(live_server):
     health = requests.get(live_server + "/healthz", timeout=10)
     assert health.status_code == 200
@@ -31,6 +33,7 @@ def test_real_server_answers_a_question_over_http(live_server):
     assert response.json()["results"][0]["document_id"] == "S19-10006"
 
 
+@pytest.mark.slow
 def test_real_server_renders_the_page_and_answers_errors_in_json(live_server):
     page = requests.get(live_server + "/", params={"q": "Neubau einer Sporthalle an der Grundschule an der Wuhle"},
                         timeout=30)
@@ -45,3 +48,20 @@ def test_real_server_renders_the_page_and_answers_errors_in_json(live_server):
     assert bad.json()["error"]["code"] == "unsupported_media_type"
     missing = requests.get(live_server + "/api/nothing-here", timeout=10)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_serve_without_index_exits_2_with_one_line_saying_to_build(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "qa_service.cli", "serve", "--port", str(free_port()), "--index",
+         str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "qa-service build" in lines[0]
+
+
+@pytest.mark.parametrize("flag,value", [("--port", "70000"), ("--threads", "0")])
+def test_serve_rejects_impossible_port_or_threads(tmp_path, flag, value):
+    result = subprocess.run([sys.executable, "-m", "qa_service.cli", "serve", flag, value, "--index",
+                             str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and flag in result.stderr

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from qa_service import create_app
-from qa_service.web import chunk_heading, mark_segments
+from markupsafe import escape
+
+from qa_service.web import LONG_ANSWER_CHARS, chunk_heading, mark_segments
 
 from web_fixtures import app, client, searcher  # noqa: F401  (fixtures)
 
@@ -120,11 +122,27 @@ def test_query_renders_results_with_frage_answer_and_citation(client, searcher):
 
 def test_highlighted_passage_is_the_hits_highlight_span(client, searcher):
     hits = searcher.search(SOLAR_QUESTION, top_k=5, mode="keyword")
-    expected = [hit.chunk.antwort[s:e] for hit in hits for s, e in (
-        [hit.quote_span] if hit.quote_span else hit.highlight)]
+    expected = []
+    for hit in hits:
+        passages = [hit.chunk.antwort[s:e] for s, e in ([hit.quote_span] if hit.quote_span else hit.highlight)]
+        # A long answer shows its passages first, then again inside the collapsed full text.
+        expected += passages * (2 if len(hit.chunk.antwort) > LONG_ANSWER_CHARS else 1)
     assert expected, "the keyword search should highlight a sentence"
     html = client.get("/", query_string={"q": SOLAR_QUESTION, "mode": "keyword"}).get_data(as_text=True)
     assert parse(html).mark_texts == expected
+
+
+def test_long_answer_shows_the_passage_and_keeps_the_full_text_verbatim(client, searcher):
+    question = "Wie viele Delikte hat die EG Quer bearbeitet?"
+    hits = [h for h in searcher.search(question, top_k=10, mode="keyword")
+            if len(h.chunk.antwort) > LONG_ANSWER_CHARS and h.highlight]
+    assert hits
+    html = client.get("/", query_string={"q": question, "mode": "keyword", "top_k": "10"}).get_data(as_text=True)
+    assert "Ganze Antwort lesen" in html
+    for hit in hits:
+        # The complete answer is on the page (escaped, with the <mark> tags taken out), not just the excerpt.
+        without_marks = html.replace("<mark>", "").replace("</mark>", "")
+        assert str(escape(hit.chunk.antwort)) in without_marks
 
 
 def test_exact_quote_is_marked_and_labelled(client, searcher):
@@ -189,7 +207,6 @@ def test_chunk_permalink_page_shows_full_chunk_and_citation(client, searcher):
     response = client.get("/chunks/" + chunk.chunk_id.replace("#", "%23"))
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    from markupsafe import escape
     assert str(escape(chunk.antwort)) in html
     assert str(escape(chunk.frage)) in html
     page = parse(html)

@@ -5,6 +5,7 @@ Imported by name into the test files that use them (conftest.py belongs to the i
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 import requests
 
 from qa_service import create_app
-from qa_service.index import load_index
+from qa_service.index import build_index, load_index
 from qa_service.search import Searcher
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,10 +24,19 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVER_START_TIMEOUT = 120
 
 
-@pytest.fixture
-def searcher(tiny_index, fake_embedder):
-    """Return a Searcher over the tiny index with the fake embedder (fast; real corpus, fake vectors)."""
-    return Searcher(load_index(tiny_index), fake_embedder)
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory):
+    """Return a Searcher over a tiny index (real corpus, fake embedder), built once per test module.
+
+    The same recipe as conftest's function-scoped `tiny_index`; built once here because the app tests only read it.
+    """
+    from conftest import CORPUS_DIR, FakeEmbedder, make_settings
+
+    base = tmp_path_factory.mktemp("tiny")
+    shutil.copytree(CORPUS_DIR, base / "corpus")
+    embedder = FakeEmbedder()
+    build_index(make_settings(base / "corpus", base / "index"), progress=False, embedder=embedder)
+    return Searcher(load_index(base / "index"), embedder)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ _DOC_TYPE = re.compile(r"\b(Schriftliche|Kleine|Mündliche|Große|Dringliche)\s+
 _AUTHORITY = re.compile(r"^(?:Senatsverwaltung|Senatskanzlei|Der Regierende Bürgermeister|Die Regierende "
                         r"Bürgermeisterin)\b")
 _SIGNATURE_LEAD = re.compile(r"^(?:In Vertretung|Im Auftrag|Mit freundlichen Grüßen|i\.\s?V\.|i\.\s?A\.)", re.I)
+INTRO_RE = re.compile(r"wie\s+folgt")
 SIDECAR_FIELDS = ("drucksache", "wahlperiode", "doc_type", "title", "askers", "asked_on", "asked_received_on",
                   "answered_on", "answered_received_on", "authority", "signatory", "source_url")
 
@@ -129,8 +130,6 @@ def _title(lines: list[Line], style: TextStyle) -> str | None:
             return _clean_title(join_paragraph(parts, style))
     return None
 
-
-INTRO_RE = re.compile(r"wie\s+folgt")
 
 
 def _clean_title(title: str) -> str | None:
