@@ -17,7 +17,7 @@ BOILERPLATE = tuple(re.compile(pattern, re.IGNORECASE) for pattern in (
     r"betrifft Sachverhalte, die der Senat nicht .{0,60}eigener Zuständigkeit und Kenntnis beantworten kann",
     r"\bgleichwohl bemüht, Ihnen eine Antwort",
     r"\bum (eine )?Stellungnahme gebeten\b",
-    r"\b(Sie|Diese|Die Stellungnahme|Die Antwort) (wird|werden|ist|sind) (nachfolgend|im Folgenden) wiedergegeben",
+    r"\b(Sie|Diese|Die Stellungnahme|Die Antwort) (wird|werden|ist|sind) .{0,60}wiedergegeben\W*$",
     r"\bin eigener Verantwortung erstellt und dem Senat übermittelt",
     r"^Im Namen des Senats von Berlin beantworte ich",
 ))
@@ -42,19 +42,21 @@ def without_boilerplate(text: str) -> str:
     return " ".join(s for s in _sentences(text) if not is_boilerplate(s))
 
 
+def _content(text: str) -> str:
+    # A text that is nothing but boilerplate (a Vorbemerkung saying the district was asked) keeps it: then it is
+    # what the chunk is about, and a question about who answered should find it.
+    return without_boilerplate(text) or text.strip()
+
+
 def passage_texts(document: Document, chunk: Chunk) -> list[str]:
     """Return the texts embedded for `chunk`; each becomes one vector row pointing at the chunk.
 
     Several views of one chunk (Frage and Antwort together, each alone); the search takes the best-matching one,
     so a question phrased like the Frage and a question about a detail of the Antwort both find the chunk.
     """
-    frage = without_boilerplate(chunk.frage)
-    antwort = without_boilerplate(chunk.antwort)
+    frage, antwort = _content(chunk.frage), _content(chunk.antwort)
     texts = [t for t in ("\n".join(p for p in (frage, antwort) if p), frage, antwort) if t]
-    if not texts:
-        # Nothing but boilerplate: the title at least places the chunk in its document.
-        texts = [document.title or chunk.antwort or chunk.frage or chunk.chunk_id]
-    return list(dict.fromkeys(texts))
+    return list(dict.fromkeys(texts)) or [document.title or chunk.chunk_id]
 
 
 def lexical_text(document: Document, chunk: Chunk) -> str:
@@ -63,7 +65,7 @@ def lexical_text(document: Document, chunk: Chunk) -> str:
     The document fields are added to every chunk so that keyword queries naming the topic, the Drucksache or an
     asker reach the document's chunks; within a document the Frage and Antwort decide.
     """
-    parts = [without_boilerplate(chunk.frage), without_boilerplate(chunk.antwort)]
+    parts = [_content(chunk.frage), _content(chunk.antwort)]
     parts.append(document.title or "")
     parts.append(document.drucksache or "")
     parts.extend(a.name for a in document.askers if a.name)

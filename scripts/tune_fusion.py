@@ -1,0 +1,126 @@
+"""Compare fusion formulas quickly: score every question once per signal, then re-rank offline with numpy.
+
+    .venv/bin/python scripts/tune_fusion.py
+
+Uses the embedding cache of tune_search.py (run that first). Prints R@1 / R@5 / MRR@10 per group for each formula.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from tune_search import CachedEmbedder, build  # noqa: E402
+
+from qa_service import passages  # noqa: E402
+from qa_service.parsing import parse_paths  # noqa: E402
+from qa_service.search import Searcher  # noqa: E402
+
+
+def signals(searcher, queries):
+    """Return per question: dense chunk scores, BM25 scores, coverage, quote-matched chunk positions."""
+    rows = []
+    for q in queries:
+        question = q["question"]
+        dense = searcher.dense_scores(question)
+        lexical = searcher.lexical_scores(question)
+        candidates = [int(i) for i in np.argsort(-lexical, kind="stable")[:20] if lexical[i] > 0]
+        quotes = searcher.quote_matches(question, candidates)
+        rows.append(dict(dense=dense, lexical=lexical, coverage=searcher.index.lexical.coverage(question),
+                         quotes=set(quotes), relevant=set(q["relevant"]), group=q["group"]))
+    return rows
+
+
+def evaluate(rows, chunk_ids, fuse):
+    per = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        scores = fuse(r)
+        bonus = np.zeros_like(scores)
+        for pos in r["quotes"]:
+            bonus[pos] = 1e6
+        order = np.argsort(-(scores + bonus), kind="stable")
+        ranked = [chunk_ids[i] for i in order[:10]]
+        hit1 = float(ranked[0] in r["relevant"])
+        hit5 = float(any(c in r["relevant"] for c in ranked[:5]))
+        rr = next((1.0 / (i + 1) for i, c in enumerate(ranked) if c in r["relevant"]), 0.0)
+        for g in (r["group"], "all"):
+            per[g]["R@1"].append(hit1)
+            per[g]["R@5"].append(hit5)
+            per[g]["MRR"].append(rr)
+    return {g: {m: float(np.mean(v)) for m, v in ms.items()} for g, ms in per.items()}
+
+
+def line(name, table):
+    groups = ["english", "journalist", "keyword", "paraphrase", "quote", "all"]
+    cells = "".join(f"{table[g]['R@1']:>7.3f}{table[g]['R@5']:>6.3f}" for g in groups)
+    return f"{name:<44}{cells}"
+
+
+def minmax_floor(x, floor_rank):
+    top = x.max()
+    floor = np.sort(x)[::-1][min(floor_rank, len(x)) - 1]
+    spread = top - floor if top > floor else 1.0
+    return np.clip((x - floor) / spread, 0, 1)
+
+
+def lexnorm(x):
+    m = x.max()
+    return x / m if m > 0 else np.zeros_like(x)
+
+
+def ranks(x):
+    order = np.argsort(-x, kind="stable")
+    r = np.empty(len(x))
+    r[order] = np.arange(1, len(x) + 1)
+    return r
+
+
+def formulas():
+    f = {}
+    f["dense only"] = lambda r: r["dense"]
+    f["bm25 only"] = lambda r: r["lexical"]
+    for k in (10, 60):
+        f[f"rrf k={k}"] = lambda r, k=k: 1 / (k + ranks(r["dense"])) + 1 / (k + ranks(r["lexical"])) * (r["lexical"].max() > 0)
+    for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+        for fr in (5, 10, 20):
+            f[f"minmax w={w} floor={fr} (no coverage)"] = (
+                lambda r, w=w, fr=fr: (1 - w) * minmax_floor(r["dense"], fr) + w * lexnorm(r["lexical"]))
+            f[f"minmax w={w} floor={fr} x coverage"] = (
+                lambda r, w=w, fr=fr: (1 - w * r["coverage"]) * minmax_floor(r["dense"], fr)
+                + w * r["coverage"] * lexnorm(r["lexical"]))
+            f[f"minmax w={w} floor={fr} x coverage^2"] = (
+                lambda r, w=w, fr=fr: (1 - w * r["coverage"] ** 2) * minmax_floor(r["dense"], fr)
+                + w * r["coverage"] ** 2 * lexnorm(r["lexical"]))
+    return f
+
+
+def main():
+    queries = [json.loads(x) for x in (ROOT / "eval" / "questions.jsonl").read_text().splitlines() if x.strip()]
+    documents = parse_paths([ROOT / "corpus"]).documents
+    embedder = CachedEmbedder()
+    index = build(documents, embedder, passages.passage_texts, passages.lexical_text)
+    searcher = Searcher(index, embedder)
+    rows = signals(searcher, queries)
+    embedder.save()
+    chunk_ids = [c.chunk_id for c in index.chunks]
+    print(f"{'formula':<44}" + "".join(f"{g[:12]:>13}" for g in
+                                       ["english", "journalist", "keyword", "paraphrase", "quote", "all"]))
+    results = []
+    for name, fuse in formulas().items():
+        table = evaluate(rows, chunk_ids, fuse)
+        results.append((table["all"]["R@1"], table["all"]["R@5"], name, table))
+        print(line(name, table))
+    print("\nbest by R@1 then R@5:")
+    for r1, r5, name, table in sorted(results, key=lambda t: (-t[0], -t[1]))[:10]:
+        print(line(name, table))
+
+
+if __name__ == "__main__":
+    main()
