@@ -35,7 +35,7 @@ class Embedder(Protocol):
 
 
 def normalise_rows(rows, dimension: int, n_expected: int) -> np.ndarray:
-    """Return `rows` as a C-contiguous float32 (n, dimension) array with unit rows; raise EmbeddingError if malformed."""
+    """Return `rows` as C-contiguous float32 (n, dimension) with unit rows; raise EmbeddingError if malformed."""
     array = np.ascontiguousarray(np.asarray(rows, dtype=np.float32))
     if array.ndim != 2 or array.shape != (n_expected, dimension):
         raise EmbeddingError(f"the embedder returned shape {array.shape}, expected ({n_expected}, {dimension})")

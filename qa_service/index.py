@@ -91,8 +91,7 @@ class BuildReport:
 
     def summary_line(self) -> str:
         """Return the one-line summary `qa-service build` ends with."""
-        folder = str(self.index_dir).rstrip("/") + "/"
-        line = (f"built {folder}: {self.documents} documents, {self.chunks} chunks "
+        line = (f"built {_folder(self.index_dir)}: {self.documents} documents, {self.chunks} chunks "
                 f"(embedded {self.embedded}, reused {self.reused}), {self.warnings} warnings, "
                 f"{self.seconds:.1f} s, {self.chunks_per_second:.1f} chunks/s")
         if self.failures:
@@ -102,6 +101,15 @@ class BuildReport:
 
 def build_index(settings: Settings, rebuild: bool = False, progress: bool = True, embedder=None) -> BuildReport:
     """Build or update the index folder from the corpus, re-embedding only passages without a stored vector."""
+    try:
+        return _build(settings, rebuild, progress, embedder)
+    except OSError as exc:
+        # A full disk, a read-only folder, a file where a folder should be: one line, not a traceback.
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise QAError(f"cannot build the index in {settings.index_dir}: {exc.strerror or exc}{where}") from exc
+
+
+def _build(settings: Settings, rebuild: bool, progress: bool, embedder) -> BuildReport:
     from .embedding import load_embedder, normalise_rows
     from .lexical import LexicalIndex
     from .parsing import find_document_files, parse_paths
@@ -403,7 +411,11 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
     else:
         old = target.parent / f"{target.name}.old-{os.getpid()}"
         os.rename(target, old)
-        os.rename(tmp, target)
+        try:
+            os.rename(tmp, target)
+        except BaseException:
+            os.rename(old, target)  # interrupted between the two renames: put the previous index back
+            raise
         shutil.rmtree(old, ignore_errors=True)
     _fsync_dir(target.parent)
 
@@ -515,16 +527,20 @@ def load_index(index_dir: Path, model_id: str | None = None) -> Index:
     Every index file is checked against its sha256 in the manifest: a few ms for our corpus; about 1 s per GB.
     """
     path = Path(index_dir)
-    for attempt in range(3):
+    attempts = 5
+    for attempt in range(1, attempts + 1):
         before = _inode(path)
         try:
-            return _load_once(path, model_id)
+            index = _load_once(path, model_id)
         except (IndexMissingError, IndexInvalidError):
             # A build swapped the folder while we read it: read the new one instead of reporting damage.
-            if attempt < 2 and (before is None or _inode(path) != before):
+            if attempt < attempts and (before is None or _inode(path) != before):
                 time.sleep(0.05)
                 continue
             raise
+        # A swap midway could mix files of two builds that still agree in their counts: read again.
+        if _inode(path) == before or attempt == attempts:
+            return index
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -537,10 +553,10 @@ def _inode(path: Path):
 
 def _load_once(path: Path, model_id: str | None) -> Index:
     if not path.is_dir():
-        raise IndexMissingError(f"no index in {path}: run `qa-service build`")
+        raise IndexMissingError(f"no index in {_folder(path)}: run `qa-service build`")
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
-        raise IndexMissingError(f"no complete index in {path} ({MANIFEST} is missing): run `qa-service build`")
+        raise IndexMissingError(f"no complete index in {_folder(path)} ({MANIFEST} is missing): run `qa-service build`")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -656,6 +672,10 @@ def _check_consistent(index: Index) -> None:
         problems.append(f"the lexical index has {index.lexical.n_rows} rows, expected {n_chunks}")
     if problems:
         raise IndexInvalidError(f"the index in {path} is inconsistent ({problems[0]}): {_REBUILD_HINT}")
+
+
+def _folder(path: Path) -> str:
+    return str(path).rstrip("/") + "/"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -51,12 +51,17 @@ def _content(text: str) -> str:
 def passage_texts(document: Document, chunk: Chunk) -> list[str]:
     """Return the texts embedded for `chunk`; each becomes one vector row pointing at the chunk.
 
-    Several views of one chunk (Frage and Antwort together, each alone); the search takes the best-matching one,
-    so a question phrased like the Frage and a question about a detail of the Antwort both find the chunk.
+    Three views: title + Frage + Antwort, title + Frage, and the Antwort alone. The title puts a terse Frage
+    ("Wie viele davon …?") in its topic; the Antwort alone matches questions about one of its details. The search
+    scores a chunk by its best view plus the mean of its views (scripts/tune_views.py measured the alternatives).
     """
+    title = " ".join((document.title or "").split())
     frage, antwort = _content(chunk.frage), _content(chunk.antwort)
-    texts = [t for t in ("\n".join(p for p in (frage, antwort) if p), frage, antwort) if t]
-    return list(dict.fromkeys(texts)) or [document.title or chunk.chunk_id]
+    both = "\n".join(p for p in (frage, antwort) if p)
+    texts = [f"{title}\n{both}" if title else both,
+             f"{title}\n{frage}" if title and frage else frage,
+             antwort]
+    return list(dict.fromkeys(t for t in texts if t.strip())) or [title or chunk.chunk_id]
 
 
 def lexical_text(document: Document, chunk: Chunk) -> str:

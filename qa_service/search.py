@@ -35,9 +35,9 @@ class FusionParams:
 
     # Weight of the lexical side when every query word stem is in the index vocabulary; it shrinks with coverage,
     # so an English question (no German stems) is ranked by the vectors alone.
-    lexical_weight: float = 0.5
+    lexical_weight: float = 0.4
     # Dense scores are min-max normalised between the best chunk and the chunk at this rank (clipped at 0).
-    dense_floor_rank: int = 20
+    dense_floor_rank: int = 10
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,11 @@ class Searcher:
     # --- the three signals ----------------------------------------------------------------------------------
 
     def dense_scores(self, question: str) -> np.ndarray:
-        """Return the cosine similarity of every chunk to `question` (the best of the chunk's vectors)."""
+        """Return the similarity of every chunk to `question`: the mean of its best vector's and its vectors' mean cosine.
+
+        The best view finds the chunk whose Frage or Antwort matches; the mean rewards chunks where every view
+        agrees, which separates sibling Fragen of one document better than the best view alone.
+        """
         n_chunks = len(self.index.chunks)
         with self._lock:
             query = np.asarray(self.embedder.encode_queries([question]), dtype=np.float32)
@@ -163,7 +167,14 @@ class Searcher:
             found_scores, found_rows = self.index.faiss_index.search(query, k)
             keep = found_rows[0] >= 0
             row_scores, rows = found_scores[0][keep], found_rows[0][keep]
-        np.maximum.at(scores, self._row_chunk[rows], row_scores.astype(np.float32))
+        chunk_of_row = self._row_chunk[rows]
+        row_scores = row_scores.astype(np.float32)
+        np.maximum.at(scores, chunk_of_row, row_scores)
+        sums = np.zeros(n_chunks, dtype=np.float32)
+        np.add.at(sums, chunk_of_row, row_scores)
+        counts = np.bincount(chunk_of_row, minlength=n_chunks)
+        seen = counts > 0
+        scores[seen] = 0.5 * (scores[seen] + sums[seen] / counts[seen])
         return scores
 
     def lexical_scores(self, question: str) -> np.ndarray:
@@ -251,13 +262,15 @@ class Searcher:
         order = np.lexsort((np.arange(n_chunks), -scores, -quote_rank))
         order = [int(i) for i in order if allowed[i]][:top_k]
 
+        # A quote outranks everything, so its score is at least the best score: scores stay in rank order.
+        best = float(scores[allowed].max()) if allowed.any() else 0.0
         hits = []
         for rank, pos in enumerate(order, start=1):
             chunk = self.index.chunks[pos]
             span = quotes[pos][0] if pos in quotes else None
             hits.append(Hit(
                 rank=rank,
-                score=float(scores[pos]),
+                score=max(float(scores[pos]), best) if pos in quotes else float(scores[pos]),
                 document=self._documents[pos],
                 chunk=chunk,
                 match="exact" if span else None,

@@ -462,6 +462,9 @@ def main(argv=None) -> int:
             load_before = [round(x, 2) for x in os.getloadavg()]
             results[part] = runners[part]()
             results[part]["loadavg_1_5_15_at_start"] = load_before
+            # Written after every part, so a long run stopped half-way keeps what it measured.
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
             results[part]["part_seconds"] = round(time.perf_counter() - part_started, 1)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     results["bench_process_memory_mib"] = memory_of()

@@ -26,7 +26,7 @@ from qa_service import passages  # noqa: E402
 from qa_service.evaluation import mrr_at, recall_at  # noqa: E402
 from qa_service.lexical import LexicalIndex  # noqa: E402
 from qa_service.parsing import parse_paths  # noqa: E402
-from qa_service.search import MODES, FusionParams, Searcher  # noqa: E402
+from qa_service.search import MODES, Searcher  # noqa: E402
 
 CACHE = Path("/tmp/qa_tune_embeddings.npz")
 
@@ -116,21 +116,10 @@ def print_table(title, table):
 
 # --- choices compared -----------------------------------------------------------------------------------------
 
-def joined(doc, chunk):
-    return ["\n".join(p for p in (chunk.frage, chunk.antwort) if p)]
-
-
-def multi(doc, chunk):
-    texts = [t for t in (chunk.frage, chunk.antwort) if t]
-    both = "\n".join(texts)
-    return list(dict.fromkeys([both] + texts))
-
-
 def plain_lexical(doc, chunk):
     return "\n".join(p for p in (chunk.frage, chunk.antwort) if p)
 
 
-PASSAGE_CHOICES = {"joined": joined, "multi": multi, "shipped": passages.passage_texts}
 LEXICAL_CHOICES = {"plain": plain_lexical, "shipped": passages.lexical_text}
 
 
@@ -163,21 +152,24 @@ def main(argv=None):
 
 
 def grid(documents, embedder, queries):
-    """Print the comparisons the shipped choices rest on."""
-    for p_name, p_fn in PASSAGE_CHOICES.items():
-        index = build(documents, embedder, p_fn, passages.lexical_text)
-        table, _ = score(Searcher(index, embedder), queries, ["semantic"])
-        print_table(f"passages={p_name}", table)
+    """Print the lexical comparisons (analysis and what BM25 indexes) behind the shipped choices.
+
+    What to embed is compared by scripts/tune_views.py, fusion formulas by scripts/tune_fusion.py.
+    """
     for l_name, l_fn in LEXICAL_CHOICES.items():
         index = build(documents, embedder, passages.passage_texts, l_fn)
-        table, _ = score(Searcher(index, embedder), queries, ["keyword"])
-        print_table(f"lexical={l_name}", table)
-    index = build(documents, embedder, passages.passage_texts, passages.lexical_text)
-    for weight in (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
-        for floor in (10, 20, 50):
-            table, _ = score(Searcher(index, embedder, FusionParams(lexical_weight=weight, dense_floor_rank=floor)),
-                             queries, ["hybrid"])
-            print_table(f"hybrid lexical_weight={weight} dense_floor_rank={floor}", table)
+        table, _ = score(Searcher(index, embedder), queries, ["keyword", "hybrid"])
+        print_table(f"lexical text={l_name}", table)
+    shipped = (lexical_module.NGRAM_SIZE, lexical_module.NGRAM_MIN_WORD)
+    try:
+        for size, min_word in [(4, 7), (5, 6), (5, 10), (6, 8), (99, 999)]:
+            lexical_module.NGRAM_SIZE, lexical_module.NGRAM_MIN_WORD = size, min_word
+            index = build(documents, embedder, passages.passage_texts, passages.lexical_text)
+            table, _ = score(Searcher(index, embedder), queries, ["keyword", "hybrid"])
+            label = "no n-grams" if size == 99 else f"{size}-grams in words of >= {min_word} letters"
+            print_table(f"lexical analysis: {label}", table)
+    finally:
+        lexical_module.NGRAM_SIZE, lexical_module.NGRAM_MIN_WORD = shipped
 
 
 if __name__ == "__main__":

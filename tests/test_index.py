@@ -327,7 +327,7 @@ def test_cli_ask_without_index_exits_2_with_one_line(tmp_path, capsys):
     code = main(["ask", "Wie viele Solaranlagen?", "--index", str(tmp_path / "none")])
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert err == f"error: no index in {tmp_path / 'none'}: run `qa-service build`"
+    assert err == f"error: no index in {tmp_path / 'none'}/: run `qa-service build`"
 
 
 def test_cli_ask_on_a_corrupted_index_exits_1_with_one_line(tiny_index, capsys):
@@ -390,7 +390,7 @@ def test_a_build_killed_midway_leaves_the_old_index_usable(tiny_index, corpus_co
     assert (tiny_index / "manifest.json").read_bytes() == before
     index = load_index(tiny_index)
     assert "S19-10006" in index.documents
-    chunk = index.chunk("S19-10006#5") if "S19-10006#5" in index._positions else index.chunks[0]
+    chunk = index.chunk("S19-10006#5")
     assert chunk.chunk_id in _top_chunks(index, fake_embedder, chunk.frage + " " + chunk.antwort)
 
     # The lock died with the process; the next build cleans up and goes through.
@@ -434,16 +434,26 @@ def test_readers_never_see_a_half_written_index(tiny_index, corpus_copy):
         while not stop.is_set():
             try:
                 index = load_index(tiny_index)
-                assert index.faiss_index.ntotal == len(index.row_chunk)
+                # The documents, chunks and vectors read belong to one and the same build.
+                expected = [t for c in index.chunks for t in passage_texts(index.document(c.document_id), c)]
+                assert index.faiss_index.ntotal == len(index.row_chunk) == len(expected)
+                np.testing.assert_allclose(index.vectors, FakeEmbedder().encode_passages(expected), atol=1e-6)
                 loads += 1
             except Exception as exc:  # any failure is what this test is looking for
                 errors.append(f"{type(exc).__name__}: {exc}")
 
+    # Builds alternate between two different corpora, so that files of two builds never agree by chance.
+    removable = corpus_copy / "S19-10006.txt"
+    content = removable.read_bytes()
     reader = threading.Thread(target=read_repeatedly)
     reader.start()
     try:
-        for _ in range(4):
-            _build(corpus_copy, tiny_index, FakeEmbedder(), rebuild=True)
+        for round_number in range(6):
+            if round_number % 2:
+                removable.write_bytes(content)
+            else:
+                removable.unlink()
+            _build(corpus_copy, tiny_index, FakeEmbedder())
     finally:
         stop.set()
         reader.join()
@@ -457,6 +467,14 @@ def test_the_swap_without_renameat2_still_replaces_the_index(tiny_index, corpus_
     _build(corpus_copy, tiny_index, FakeEmbedder())
     assert "S19-10006" not in load_index(tiny_index).documents
     assert sorted(p.name for p in tiny_index.parent.iterdir() if p.name.startswith("index")) == ["index"]
+
+
+def test_an_unwritable_index_location_fails_with_one_line(corpus_copy, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(QAError) as caught:
+        _build(corpus_copy, tmp_path / "a-file" / "index", FakeEmbedder())
+    assert str(caught.value).startswith(f"cannot build the index in {tmp_path / 'a-file' / 'index'}: ")
+    assert "\n" not in str(caught.value)
 
 
 def test_a_folder_that_is_not_an_index_is_never_replaced(corpus_copy, tmp_path):

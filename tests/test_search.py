@@ -7,7 +7,7 @@ import pytest
 from qa_service.documents import Asker, Chunk, Document
 from qa_service.errors import InvalidQueryError
 from qa_service.lexical import LexicalIndex
-from qa_service.passages import lexical_text, passage_texts
+from qa_service.passages import is_boilerplate, lexical_text, passage_texts
 from qa_service.search import Searcher, SearchFilters, hit_to_dict, results_payload
 
 BOILERPLATE = ("Die Schriftliche Anfrage betrifft Sachverhalte, die der Senat nicht aus eigener Zuständigkeit und "
@@ -212,9 +212,32 @@ def test_bad_filter_values_are_refused(kwargs):
 # --- boilerplate and highlight --------------------------------------------------------------------------------
 
 def test_boilerplate_in_a_question_does_not_lift_unrelated_chunks(searcher):
-    # The boilerplate sentence appears in two documents; the question's topic is solar panels in Pankow.
-    hits = searcher.search("Kann der Senat aus eigener Zuständigkeit sagen, wie viele Solaranlagen es in Pankow gibt?")
-    assert hits[0].chunk.chunk_id == "S17-3#1"
+    # The question borrows the boilerplate's words; S19-1's Vorbemerkung has the boilerplate and an unrelated
+    # sentence, and must not come up. (S17-3's Vorbemerkung is nothing but boilerplate, so the words are its topic.)
+    hits = searcher.search("Kann der Senat aus eigener Zuständigkeit und Kenntnis sagen, wie viele Jugendliche die "
+                           "Schule ohne Abschluss verließen?", top_k=3)
+    assert "S19-2#1" in ids(hits)[:2]
+    assert "S19-1#vorbemerkung" not in ids(hits)
+
+
+def test_boilerplate_is_left_out_of_what_is_embedded_and_indexed_but_not_out_of_the_answer():
+    doc = DOCS[0]
+    mixed = doc.chunks[0]
+    assert passage_texts(doc, mixed)[-1] == "Das Bezirksamt Spandau hat zugeliefert."
+    assert "Zuständigkeit" not in lexical_text(doc, mixed)
+    assert "Zuständigkeit" in mixed.antwort
+    # A Vorbemerkung that is nothing but boilerplate keeps it: that is what the chunk says.
+    pure = DOCS[2].chunks[0]
+    assert "Zuständigkeit" in passage_texts(DOCS[2], pure)[-1]
+
+
+def test_standard_sentences_are_recognised_across_their_variants():
+    assert is_boilerplate("Die schriftliche Anfrage betrifft Sachverhalte, die der Senat nicht oder nur teilweise in "
+                          "eigener Zuständigkeit und Kenntnis beantworten kann.")
+    assert is_boilerplate("Er ist gleichwohl bemüht, Ihnen eine Antwort auf Ihre Anfrage zukommen zu lassen und hat "
+                          "daher den Bezirk Marzahn-Hellersdorf um Stellungnahme gebeten.")
+    assert is_boilerplate("Sie wird nachfolgend wiedergege-\nben.")
+    assert not is_boilerplate("Der Senat hat die Zuständigkeit für Sporthallen an die Bezirke übertragen.")
 
 
 def test_highlight_marks_the_sentence_that_answers(searcher):
