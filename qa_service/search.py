@@ -5,7 +5,6 @@ No Flask here. The Searcher holds the loaded index and embedder; one instance se
 from __future__ import annotations
 
 import ast
-import math
 import re
 import threading
 from dataclasses import dataclass, field
@@ -16,7 +15,8 @@ import numpy as np
 from .citation import citation
 from .documents import Chunk, Document
 from .errors import IndexInvalidError, InvalidQueryError
-from .lexical import analyze, NGRAM_MARK
+from .lexical import NGRAM_MARK, analyze
+from .passages import is_boilerplate
 from .quotes import (find_exact, find_near, looks_like_quote, normalize, sentence_spans)
 
 MODES = ("hybrid", "semantic", "keyword")
@@ -25,6 +25,8 @@ MODES = ("hybrid", "semantic", "keyword")
 # above it FAISS is asked for candidates.
 EXACT_DENSE_ROWS = 200_000
 DENSE_CANDIDATES = 1000
+# A shared n-gram counts this much of a shared word when choosing sentences to highlight.
+NGRAM_WEIGHT = 0.2
 # Quotes are verified against this many of the best BM25 candidates (BM25 finds a verbatim sentence reliably).
 QUOTE_CANDIDATES = 20
 
@@ -282,24 +284,28 @@ class Searcher:
     # --- highlight ------------------------------------------------------------------------------------------
 
     def highlight(self, question: str, chunk: Chunk, max_sentences: int = 2) -> list[tuple[int, int]]:
-        """Return the spans of the antwort sentences sharing the most query stems (repeated boilerplate excluded)."""
-        stems = {t for t in analyze(question) if not t.startswith(NGRAM_MARK)}
-        if not stems or not chunk.antwort:
+        """Return the spans of the antwort sentences sharing the most query terms (boilerplate excluded).
+
+        A shared word stem counts 1, a shared n-gram (part of a compound) a little, so "Gefährderansprachen" still
+        finds "Gefährder*innen-Ansprachen"; sentences within 75% of the best are kept, at most `max_sentences`.
+        """
+        query = set(analyze(question))
+        if not query or not chunk.antwort:
             return []
         scored = []
         for start, end in sentence_spans(chunk.antwort):
             sentence = chunk.antwort[start:end]
-            if " ".join(sentence.split()).casefold() in self._boilerplate:
+            if " ".join(sentence.split()).casefold() in self._boilerplate or is_boilerplate(sentence):
                 continue
-            overlap = stems & {t for t in analyze(sentence) if not t.startswith(NGRAM_MARK)}
-            if overlap:
-                scored.append((len(overlap), start, end))
+            shared = query & set(analyze(sentence))
+            weight = sum(NGRAM_WEIGHT if t.startswith(NGRAM_MARK) else 1.0 for t in shared)
+            if weight >= 1.0:
+                scored.append((weight, start, end))
         if not scored:
             return []
-        best = max(s for s, _, _ in scored)
-        chosen = sorted((s, -start, start, end) for s, start, end in scored if s >= max(1, math.ceil(best * 0.75)))
-        chosen = chosen[::-1][:max_sentences]
-        return sorted((start, end) for _, _, start, end in chosen)
+        best = max(w for w, _, _ in scored)
+        chosen = sorted((item for item in scored if item[0] >= 0.75 * best), key=lambda item: (-item[0], item[1]))
+        return sorted((start, end) for _, start, end in chosen[:max_sentences])
 
 
 def _repeated_sentences(chunks) -> frozenset[str]:

@@ -265,3 +265,22 @@ def test_hit_dict_has_the_api_shape(searcher):
     assert data["citation"]["url"] is None
     payload = results_payload("Sporthalle", [hit], "hybrid")
     assert payload["mode"] == "hybrid" and payload["results"][0]["rank"] == 1
+
+
+# --- over a built index of the real corpus ------------------------------------------------------------------
+
+def test_searcher_over_a_built_index_finds_a_hyphenated_quote_and_filters(tiny_index, fake_embedder):
+    from qa_service.index import load_index
+
+    searcher = Searcher(load_index(tiny_index), fake_embedder)
+    # In the PDF text "Kommunikation und Sachbearbeitung (POLIKS) mit dem Fallmerkmal „Covid-19-" ends a line.
+    quote = ('müssen seit März 2020 im Polizeilichen Landessystem zur Information, Kommunikation und Sachbearbeitung '
+             '(POLIKS) mit dem Fallmerkmal "Covid-19-Bezug" versehen werden')
+    hit = searcher.search(quote, top_k=3)[0]
+    assert (hit.chunk.chunk_id, hit.match) == ("S19-10041#2", "exact")
+    start, end = hit.quote_span
+    assert hit.chunk.antwort[start:end].startswith("müssen seit März 2020")
+    assert hit.chunk.antwort[start:end].endswith("versehen werden")
+    hits = searcher.search(quote, top_k=5, filters=SearchFilters(wahlperiode=17))
+    assert hits and {h.document.document_id for h in hits} == {"ka17-10866"}
+    assert all(h.match is None for h in hits)
