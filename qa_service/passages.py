@@ -65,13 +65,19 @@ def passage_texts(document: Document, chunk: Chunk) -> list[str]:
 
 
 def lexical_text(document: Document, chunk: Chunk) -> str:
-    """Return the text BM25 indexes for `chunk`: Frage, Antwort and the document's title, number and askers.
+    """Return the text BM25 indexes for `chunk`: Frage, Antwort and the document's citation fields.
 
-    The document fields are added to every chunk so that keyword queries naming the topic, the Drucksache or an
-    asker reach the document's chunks; within a document the Frage and Antwort decide.
+    Title, Drucksache, askers and their parties, the answering Senatsverwaltung and its signatory, the kind of Anfrage and the year
+    of the answer are added to every chunk, so that a keyword query or a journalist's sentence naming them ("die
+    Anfrage der Linken 2012", "19/10041") reaches the document's chunks; within a document Frage and Antwort decide.
     """
-    parts = [_content(chunk.frage), _content(chunk.antwort)]
-    parts.append(document.title or "")
-    parts.append(document.drucksache or "")
+    parts = [_content(chunk.frage), _content(chunk.antwort), document.title or ""]
+    # "Drucksache" goes with the number into every chunk, so that the word itself scores nothing.
+    parts.append(f"Drucksache {document.drucksache}" if document.drucksache else "")
     parts.extend(a.name for a in document.askers if a.name)
+    parts.extend(dict.fromkeys(a.party for a in document.askers if a.party))
+    parts.append(document.authority or "")
+    parts.append(document.signatory or "")
+    parts.append(document.doc_type or "")
+    parts.append((document.answered_on or "")[:4])
     return "\n".join(p for p in parts if p)

@@ -33,13 +33,17 @@ QUOTE_CANDIDATES = 20
 
 @dataclass(frozen=True)
 class FusionParams:
-    """How hybrid mode weighs the lexical side; chosen by measurement (scripts/tune_search.py)."""
+    """How hybrid mode mixes the two sides; chosen by measurement (scripts/tune_fusion.py)."""
 
     # Weight of the lexical side when every query word stem is in the index vocabulary; it shrinks with coverage,
     # so an English question (no German stems) is ranked by the vectors alone.
-    lexical_weight: float = 0.4
+    lexical_weight: float = 0.5
     # Dense scores are min-max normalised between the best chunk and the chunk at this rank (clipped at 0).
     dense_floor_rank: int = 10
+    # Chunks below this share of the best BM25 score count as sharing no term with the question.
+    lexical_floor: float = 0.1
+    # Share of the best hybrid score of a chunk's document added to the chunk's own score.
+    document_weight: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,9 @@ class Searcher:
         self.fusion = fusion or FusionParams()
         self._lock = threading.Lock()
         self._documents = [index.documents[c.document_id] for c in index.chunks]
+        self._document_ids = list(dict.fromkeys(c.document_id for c in index.chunks))
+        number = {doc_id: i for i, doc_id in enumerate(self._document_ids)}
+        self._document_of_chunk = np.array([number[c.document_id] for c in index.chunks], dtype=np.int64)
         self._row_chunk = np.asarray(index.row_chunk, dtype=np.int64)
         self._answers = [normalize(c.antwort) for c in index.chunks]
         self._boilerplate = _repeated_sentences(index.chunks)
@@ -183,16 +190,22 @@ class Searcher:
         """Return the BM25 score of every chunk for `question`."""
         return self.index.lexical.scores(question)
 
-    def quote_matches(self, question: str, candidates) -> dict[int, tuple[tuple[int, int], float]]:
-        """Return {chunk position: (span in antwort, coverage)} for the candidates that contain `question` verbatim or nearly."""
+    def quote_matches(self, question: str, candidates, allowed: np.ndarray | None = None
+                      ) -> dict[int, tuple[tuple[int, int], float]]:
+        """Return {chunk position: (span in antwort, coverage)} of the answers that hold `question` as a quote.
+
+        Verbatim occurrences are looked for in every allowed answer; only when there is none, the `candidates`
+        (the best BM25 hits) are checked for a near-verbatim one.
+        """
         if not looks_like_quote(question):
             return {}
         q = normalize(question)
         found = {}
-        for pos in range(len(self._answers)):
-            span = find_exact(q, self._answers[pos])
-            if span:
-                found[pos] = (span, 1.0)
+        for pos, answer in enumerate(self._answers):
+            if allowed is None or allowed[pos]:
+                span = find_exact(q, answer)
+                if span:
+                    found[pos] = (span, 1.0)
         if found:
             return found
         for pos in candidates:
@@ -211,9 +224,8 @@ class Searcher:
 
     def fuse(self, dense: np.ndarray, lexical: np.ndarray, weight: float, allowed: np.ndarray) -> np.ndarray:
         """Return hybrid scores in [0, 1]: normalised dense and lexical scores mixed by `weight`."""
-        fused = np.zeros_like(dense)
         if not allowed.any():
-            return fused
+            return np.zeros_like(dense)
         d = dense[allowed]
         top = float(d.max())
         order = np.sort(d)[::-1]
@@ -223,7 +235,16 @@ class Searcher:
         lex_max = float(lexical[allowed].max()) if lexical.size else 0.0
         lex_norm = lexical / lex_max if lex_max > 0 else np.zeros_like(lexical)
         fused = (1.0 - weight) * dense_norm + weight * lex_norm
-        return fused
+        # A chunk that shares nothing informative (under a tenth of the best BM25 score) with a question whose
+        # terms the index knows (a Drucksache number, a name) is held back as much as the lexical side is
+        # trusted, so vector noise cannot lift it; for an English question the weight is ~0: no effect.
+        fused = np.where(lex_norm >= self.fusion.lexical_floor, fused, fused * (1.0 - weight) ** 2)
+        # The best chunk of a document lends its siblings a little: the right document is usually found even when
+        # the right Frage is not, and its siblings are then better candidates than stray chunks of other documents.
+        best_of_document = np.zeros(len(self._document_ids), dtype=np.float64)
+        np.maximum.at(best_of_document, self._document_of_chunk[allowed], fused[allowed])
+        beta = self.fusion.document_weight
+        return (fused + beta * best_of_document[self._document_of_chunk]) / (1.0 + beta)
 
     def search(self, question: str, top_k: int = 5, mode: str = "hybrid",
                filters: SearchFilters | None = None) -> list[Hit]:
@@ -249,7 +270,7 @@ class Searcher:
             lexical = self.lexical_scores(question)
             candidates = [int(i) for i in np.argsort(-lexical, kind="stable")[:QUOTE_CANDIDATES]
                           if lexical[i] > 0 and allowed[i]]
-            quotes = {pos: q for pos, q in self.quote_matches(question, candidates).items() if allowed[pos]}
+            quotes = self.quote_matches(question, candidates, allowed)
             if mode == "keyword":
                 scores = lexical
                 allowed = allowed & ((lexical > 0) | np.isin(np.arange(n_chunks), list(quotes)))

@@ -21,7 +21,7 @@ from tune_search import CachedEmbedder, build  # noqa: E402
 
 from qa_service import passages  # noqa: E402
 from qa_service.parsing import parse_paths  # noqa: E402
-from qa_service.search import Searcher  # noqa: E402
+from qa_service.search import FusionParams, Searcher  # noqa: E402
 
 
 def signals(searcher, queries):
@@ -60,19 +60,7 @@ def evaluate(rows, chunk_ids, fuse):
 def line(name, table):
     groups = ["english", "journalist", "keyword", "paraphrase", "quote", "all"]
     cells = "".join(f"{table[g]['R@1']:>7.3f}{table[g]['R@5']:>6.3f}" for g in groups)
-    return f"{name:<44}{cells}"
-
-
-def minmax_floor(x, floor_rank):
-    top = x.max()
-    floor = np.sort(x)[::-1][min(floor_rank, len(x)) - 1]
-    spread = top - floor if top > floor else 1.0
-    return np.clip((x - floor) / spread, 0, 1)
-
-
-def lexnorm(x):
-    m = x.max()
-    return x / m if m > 0 else np.zeros_like(x)
+    return f"{name:<58}{cells}"
 
 
 def ranks(x):
@@ -82,22 +70,25 @@ def ranks(x):
     return r
 
 
-def formulas():
-    f = {}
-    f["dense only"] = lambda r: r["dense"]
-    f["bm25 only"] = lambda r: r["lexical"]
+def formulas(index, embedder):
+    """Return {name: scores(row)}: the single signals, reciprocal-rank fusion and the shipped fusion's variants."""
+    f = {"dense only": lambda r: r["dense"], "bm25 only": lambda r: r["lexical"]}
     for k in (10, 60):
-        f[f"rrf k={k}"] = lambda r, k=k: 1 / (k + ranks(r["dense"])) + 1 / (k + ranks(r["lexical"])) * (r["lexical"].max() > 0)
-    for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
-        for fr in (5, 10, 20):
-            f[f"minmax w={w} floor={fr} (no coverage)"] = (
-                lambda r, w=w, fr=fr: (1 - w) * minmax_floor(r["dense"], fr) + w * lexnorm(r["lexical"]))
-            f[f"minmax w={w} floor={fr} x coverage"] = (
-                lambda r, w=w, fr=fr: (1 - w * r["coverage"]) * minmax_floor(r["dense"], fr)
-                + w * r["coverage"] * lexnorm(r["lexical"]))
-            f[f"minmax w={w} floor={fr} x coverage^2"] = (
-                lambda r, w=w, fr=fr: (1 - w * r["coverage"] ** 2) * minmax_floor(r["dense"], fr)
-                + w * r["coverage"] ** 2 * lexnorm(r["lexical"]))
+        f[f"rrf k={k}"] = lambda r, k=k: 1 / (k + ranks(r["dense"])) + 1 / (k + ranks(r["lexical"])) * (
+            r["lexical"].max() > 0)
+    shipped = FusionParams()
+    for weight in (0.3, 0.4, 0.5, 0.6, 0.7):
+        for floor_rank in (10, 20):
+            for lexical_floor in (0.0, 0.1):
+                for document_weight in (0.0, 0.2):
+                    params = FusionParams(lexical_weight=weight, dense_floor_rank=floor_rank,
+                                          lexical_floor=lexical_floor, document_weight=document_weight)
+                    searcher = Searcher(index, embedder, params)
+                    name = (f"w={weight} floor_rank={floor_rank} lex_floor={lexical_floor} doc={document_weight}"
+                            + (" (shipped)" if params == shipped else ""))
+                    f[name] = lambda r, s=searcher: s.fuse(
+                        r["dense"], r["lexical"], s.fusion.lexical_weight * r["coverage"] * (r["lexical"].max() > 0),
+                        np.ones(len(r["dense"]), dtype=bool))
     return f
 
 
@@ -110,10 +101,10 @@ def main():
     rows = signals(searcher, queries)
     embedder.save()
     chunk_ids = [c.chunk_id for c in index.chunks]
-    print(f"{'formula':<44}" + "".join(f"{g[:12]:>13}" for g in
+    print(f"{'formula':<58}" + "".join(f"{g[:12]:>13}" for g in
                                        ["english", "journalist", "keyword", "paraphrase", "quote", "all"]))
     results = []
-    for name, fuse in formulas().items():
+    for name, fuse in formulas(index, embedder).items():
         table = evaluate(rows, chunk_ids, fuse)
         results.append((table["all"]["R@1"], table["all"]["R@5"], name, table))
         print(line(name, table))

@@ -41,7 +41,7 @@ def test_part_of_a_compound_finds_the_compound(index):
 
 
 def test_drucksache_number_and_figures_are_tokens(index):
-    assert index.search("19/10041", 4) == [(1, pytest.approx(index.search("19/10041", 4)[0][1]))]
+    assert [pos for pos, _ in index.search("19/10041", 4)] == [1]
     assert index.search("1.364", 1)[0][0] == 1
 
 

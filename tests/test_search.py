@@ -8,7 +8,7 @@ from qa_service.documents import Asker, Chunk, Document
 from qa_service.errors import InvalidQueryError
 from qa_service.lexical import LexicalIndex
 from qa_service.passages import is_boilerplate, lexical_text, passage_texts
-from qa_service.search import Searcher, SearchFilters, hit_to_dict, results_payload
+from qa_service.search import FusionParams, Searcher, SearchFilters, hit_to_dict, results_payload
 
 BOILERPLATE = ("Die Schriftliche Anfrage betrifft Sachverhalte, die der Senat nicht aus eigener Zuständigkeit und "
                "Kenntnis beantworten kann. Er ist gleichwohl bemüht, Ihnen eine Antwort zukommen zu lassen.")
@@ -115,11 +115,24 @@ def test_every_mode_finds_the_german_question(searcher):
         assert ids(searcher.search("Wie viele Straftaten gab es 2020 in Spandau?", mode=mode))[0] == "S19-1#1", mode
 
 
-def test_english_question_is_ranked_by_vectors_not_by_stray_keywords(searcher):
+@pytest.mark.parametrize("lexical_weight", [0.4, 0.6, 0.8])
+def test_english_question_is_ranked_by_vectors_not_by_stray_keywords(lexical_weight):
     # "Spandau" is the only word BM25 knows, and it favours the Rathaus chunk; the vectors know "crimes".
+    embedder = ConceptEmbedder()
+    searcher = Searcher(build_index(DOCS, embedder), embedder, FusionParams(lexical_weight=lexical_weight))
     question = "How many crimes were there in Spandau?"
+    assert ids(searcher.search(question, mode="keyword"))[0] == "S19-1#2"
     assert ids(searcher.search(question, mode="semantic"))[0] == "S19-1#1"
     assert ids(searcher.search(question, mode="hybrid"))[0] == "S19-1#1"
+
+
+def test_lexical_weight_follows_how_much_of_the_question_bm25_knows(searcher):
+    german = "Wie viele Straftaten gab es in Spandau?"
+    english = "How many crimes were there in Spandau?"
+    full = searcher.fusion.lexical_weight
+    assert searcher.lexical_weight(german, searcher.lexical_scores(german)) == pytest.approx(full)
+    assert searcher.lexical_weight(english, searcher.lexical_scores(english)) < full / 2
+    assert searcher.lexical_weight("What about xylophones?", searcher.lexical_scores("What about xylophones?")) == 0
 
 
 def test_keyword_mode_returns_only_chunks_sharing_a_term(searcher):
@@ -284,3 +297,12 @@ def test_searcher_over_a_built_index_finds_a_hyphenated_quote_and_filters(tiny_i
     hits = searcher.search(quote, top_k=5, filters=SearchFilters(wahlperiode=17))
     assert hits and {h.document.document_id for h in hits} == {"ka17-10866"}
     assert all(h.match is None for h in hits)
+
+
+def test_drucksache_number_or_asker_names_bring_that_documents_chunks_first(tiny_index, fake_embedder):
+    from qa_service.index import load_index
+
+    searcher = Searcher(load_index(tiny_index), fake_embedder)
+    for question in ("19/10041", "Drucksache 19/10041", "Anne Helm Niklas Schrader"):
+        hits = searcher.search(question, top_k=5)
+        assert {h.document.document_id for h in hits} == {"S19-10041"}, question
