@@ -34,19 +34,30 @@ def _party_suffix(party: str | None) -> str:
     return f" ({party})" if party else ""
 
 
+def askers_names(askers: tuple[Asker, ...]) -> str:
+    """Return the named askers with their party: "Anne Helm und Niklas Schrader (LINKE)", "A (CDU) und B (SPD)"."""
+    named = [a for a in askers if a.name]
+    if not named:
+        return ""
+    # Askers of one party share the party after the last name; of several parties, each gets their own.
+    if len({a.party for a in named}) == 1:
+        return _join([a.name for a in named]) + _party_suffix(named[0].party)
+    return _join([a.name + _party_suffix(a.party) for a in named])
+
+
+def party_only_askers(askers: tuple[Asker, ...]) -> list[str]:
+    """Return the parties of askers known only by their party (no name), each once."""
+    return list(dict.fromkeys(a.party for a in askers if not a.name and a.party))
+
+
 def askers_phrase(askers: tuple[Asker, ...]) -> str:
     """Return who asked, in the genitive: "des Abgeordneten X (P)", "der Abgeordneten A und B (P)", "von Mitgliedern der Fraktion P"; "" when unknown."""
-    named = [a for a in askers if a.name]
-    parties_only = list(dict.fromkeys(a.party for a in askers if not a.name and a.party))
     parts = []
-    if named:
-        # Askers of one party share the party after the last name; of several parties, each gets their own.
-        parties = {a.party for a in named}
-        if len(parties) == 1:
-            names = _join([a.name for a in named]) + _party_suffix(named[0].party)
-        else:
-            names = _join([a.name + _party_suffix(a.party) for a in named])
-        parts.append(("des Abgeordneten " if len(named) == 1 else "der Abgeordneten ") + names)
+    names = askers_names(askers)
+    if names:
+        named_count = sum(1 for a in askers if a.name)
+        parts.append(("des Abgeordneten " if named_count == 1 else "der Abgeordneten ") + names)
+    parties_only = party_only_askers(askers)
     if parties_only:
         noun = "der Fraktion " if len(parties_only) == 1 else "der Fraktionen "
         parts.append("von Mitgliedern " + noun + _join(parties_only))
@@ -59,15 +70,18 @@ def display_number(number: str) -> str:
     return f"{match.group(1)} {match.group(2)}" if match else number
 
 
+def numbers_phrase(numbers: tuple[str, ...]) -> str:
+    """Return Frage numbers as cited in running text: ("5a",) -> "5 a", ("6", "7") -> "6 und 7"."""
+    return _join([display_number(n) for n in numbers])
+
+
 def part_phrase(chunk: Chunk) -> str:
     """Return which part of the answer the chunk is: "Antwort zu Frage 5 a", "Antwort zu den Fragen 6 und 7", "Vorbemerkung"."""
     if chunk.kind == "vorbemerkung":
         return "Vorbemerkung"
     if chunk.kind == "qa" and chunk.numbers:
-        numbers = [display_number(n) for n in chunk.numbers]
-        if len(numbers) == 1:
-            return f"Antwort zu Frage {numbers[0]}"
-        return f"Antwort zu den Fragen {_join(numbers)}"
+        noun = "Frage" if len(chunk.numbers) == 1 else "den Fragen"
+        return f"Antwort zu {noun} {numbers_phrase(chunk.numbers)}"
     return ""
 
 

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from . import get_searcher
-from .citation import citation, display_number, german_date, pages_phrase
+from .citation import askers_names, citation, german_date, numbers_phrase, pages_phrase, party_only_askers
 from .errors import IndexMissingError, InvalidQueryError, NotFoundError, QAError
 
 bp = Blueprint("web", __name__)
@@ -44,27 +44,15 @@ def chunk_heading(chunk) -> str:
     if chunk.kind == "vorbemerkung":
         return "Vorbemerkung"
     if chunk.kind == "qa" and chunk.numbers:
-        numbers = [display_number(n) for n in chunk.numbers]
-        if len(numbers) == 1:
-            return f"Frage {numbers[0]}"
-        return "Fragen " + ", ".join(numbers[:-1]) + " und " + numbers[-1]
+        noun = "Frage" if len(chunk.numbers) == 1 else "Fragen"
+        return f"{noun} {numbers_phrase(chunk.numbers)}"
     return "Text"
 
 
 def askers_text(askers) -> str:
     """Return who asked, for display: "Anne Helm und Niklas Schrader (LINKE)", "Mitglieder der Fraktion Die Linke"."""
-    named = [a for a in askers if a.name]
-    parts = []
-    if named:
-        parties = {a.party for a in named}
-        if len(parties) == 1:
-            names = [a.name for a in named]
-            text = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " und " + names[-1]
-            parts.append(text + (f" ({named[0].party})" if named[0].party else ""))
-        else:
-            parts.append(", ".join(a.name + (f" ({a.party})" if a.party else "") for a in named))
-    for party in dict.fromkeys(a.party for a in askers if not a.name and a.party):
-        parts.append(f"Mitglieder der Fraktion {party}")
+    parts = [askers_names(askers)] if askers_names(askers) else []
+    parts += [f"Mitglieder der Fraktion {party}" for party in party_only_askers(askers)]
     return "; ".join(parts)
 
 

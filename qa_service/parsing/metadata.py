@@ -137,27 +137,28 @@ def _clean_title(title: str) -> str | None:
     return title or None
 
 
+def _run_from(texts: list[str], start: str, stop: str) -> str | None:
+    """Return the first line matching `start` joined with the lines after it, up to one matching `stop`."""
+    for i, text in enumerate(texts):
+        if re.match(start, text):
+            parts = [text]
+            for following in texts[i + 1:]:
+                if re.match(stop, following):
+                    break
+                parts.append(following)
+            return " ".join(parts)
+    return None
+
+
 def _askers(lines: list[Line], style: TextStyle) -> list[Asker]:
     texts = [l.text for l in lines]
-    for i, text in enumerate(texts):
-        if re.match(r"^(?:des|der)\s+Abgeordneten\b", text):
-            parts = [text]
-            for following in texts[i + 1:]:
-                if re.match(r"^(?:vom|zum Thema)\b", following):
-                    break
-                parts.append(following)
-            body = re.sub(r"^(?:des|der)\s+Abgeordneten\s+", "", " ".join(parts))
-            return parse_askers(body)
+    cover = _run_from(texts, r"^(?:des|der)\s+Abgeordneten\b", r"^(?:vom|zum Thema)\b")
+    if cover:
+        return parse_askers(re.sub(r"^(?:des|der)\s+Abgeordneten\s+", "", cover))
     # No cover sheet: the letter's address (`Herrn Abgeordneten NAME (PARTEI)`).
-    for i, text in enumerate(texts):
-        if re.match(r"^(?:Herrn|Frau)\s+Abgeordnete", text):
-            parts = [text]
-            for following in texts[i + 1:]:
-                if re.match(r"^(?:über|An\b|den\b|die\b)", following):
-                    break
-                parts.append(following)
-            body = re.sub(r"\b(?:Herrn|Frau)\s+Abgeordneten?\s+", "", " ".join(parts))
-            return parse_askers(body)
+    address = _run_from(texts, r"^(?:Herrn|Frau)\s+Abgeordnete", r"^(?:über|An\b|den\b|die\b)")
+    if address:
+        return parse_askers(re.sub(r"\b(?:Herrn|Frau)\s+Abgeordneten?\s+", "", address))
     return []
 
 

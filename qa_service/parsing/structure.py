@@ -443,9 +443,7 @@ def _question_for(label: str, before: int, questions: list[Event]) -> Event | No
 
 
 def _is_descendant(question: Event, ancestor: Event) -> bool:
-    label, target = question.labels[0], ancestor.labels[0]
-    if question.index < ancestor.index:
-        return False
+    return question.index >= ancestor.index and _label_within(question.labels[0], ancestor.labels[0])
     parent = parent_label(label)
     while parent:
         if parent == target:
