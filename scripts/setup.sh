@@ -4,17 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+
+# pip's warnings about local package mirrors that do not hold a package are noise here; real errors still fail.
+pip_install() {
+    .venv/bin/python -m pip install --quiet "$@" 2>&1 | { grep -v -e "^WARNING: Location" || true; }
+}
+
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
+pip_install --upgrade pip
 if [ "${1:-}" = "--test" ]; then
     # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
-    .venv/bin/python -m pip install --quiet "torch==2.13.0"
-    .venv/bin/python -m pip install --quiet -e ".[st,test]"
+    pip_install "torch==2.13.0"
+    pip_install -e ".[st,test]"
     if [ ! -x /usr/bin/chromium ]; then
         SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
         $SUDO apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
     fi
 else
-    .venv/bin/python -m pip install --quiet -e .
+    pip_install -e .
 fi

@@ -20,6 +20,12 @@ _LETTER_SPACED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_] ){2,}[^\W\d_](?![^\W\d_])
 _PAGE_NUMBER = re.compile(r"^(?:-\s*)?(\d{1,3})(?:\s*-)?$")
 _SEITE_N_VON_M = re.compile(r"^Seite\s+\d{1,3}\s+von\s+\d{1,3}$", re.IGNORECASE)
 _SEPARATOR = re.compile(r"^[\s_\-–—=.…*·]{5,}$")
+# The running head of pages after the first (WP 17/18 layout), in one line or two.
+_RUNNING_HEAD = re.compile(
+    r"^(?:Abgeordnetenhaus\s+Berlin\s*[–—-]\s*\d{1,2}\.\s*Wahlperiode(?:\s+Drucksache\s+\d{1,2}\s*/\s*\d[\d ]*)?"
+    r"|Drucksache\s+\d{1,2}\s*/\s*\d[\d ]*)$"
+)
+_RUNNING_HEAD_LINES = 3  # a running head stands among the first few lines of a page (after a page number)
 _LETTER = r"[^\W\d_]"
 # Words after a line-end hyphen that show the hyphen is real (`Klimaschutz- und`), not a word break.
 LIST_WORDS = frozenset({"und", "oder", "bzw.", "bzw", "sowie", "als", "wie", "noch", "bis", "u.", "resp."})
@@ -31,9 +37,19 @@ _ABBREVIATIONS = frozenset(
     "prof. nr.: i.d.r. v.a. u.ä. m.e. i.s.d. i.s.v. lt. jan. feb. mär. apr. jun. jul. aug. sep. sept. okt. nov. dez."
     .split()
 )
+# Words after which a sentence always goes on (a short line ending in one is not a heading or table cell).
+_CONTINUING_WORDS = frozenset(
+    "der die das den dem des ein eine einen einem einer am im zum zur vom beim bis für seit ab zu mit von bei nach "
+    "auf an in über unter und oder sowie".split()
+)
 _NUMERIC_TOKEN = re.compile(r"^[(\[]?[-+–]?\d[\d.,/%:–-]*[)\]]?%?$")
 _SOURCE_LINE = re.compile(r"^(?:Quelle|Quellen|Stand)\s*:")
 BULLET_STARTS = ("•", "▪", "◦", "●", "■", "➢")
+# A numbered or lettered list item (`1. Altstadt Spandau,`, `2) …`, `b) …`); a date (`1. Januar 2025`) is not.
+_LIST_ITEM = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*[.)]|[a-z]\))\s+\S")
+_MONTH_START = re.compile(r"^\d{1,2}\.\s+(?:Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|"
+                          r"November|Dezember|Jan\.|Feb\.|Mär\.|Apr\.|Jun\.|Jul\.|Aug\.|Sep\.|Sept\.|Okt\.|Nov\.|"
+                          r"Dez\.)")
 # Where a footnote marker stood: private-use brackets around the footnote number (see footnotes.py).
 FOOTNOTE_REF = re.compile("\ue000(\\d+)\ue001")
 
@@ -80,6 +96,7 @@ def page_lines(pages: list[str]) -> list[Line]:
     raw_pages = [page.split("\n") for page in pages]
     per_page = [[normalise_line(raw) for raw in raws] for raws in raw_pages]
     _drop_page_numbers(per_page)
+    _drop_running_heads(per_page)
     lines: list[Line] = []
     for page_no, (raws, texts) in enumerate(zip(raw_pages, per_page), start=1):
         for raw, text in zip(raws, texts):
@@ -113,6 +130,18 @@ def _drop_page_numbers(per_page: list[list[str | None]]) -> None:
     for page_index, i, offset in candidates:
         if offset == best and offset in (-2, -1, 0):
             per_page[page_index][i] = None
+
+
+def _drop_running_heads(per_page: list[list[str | None]]) -> None:
+    """Blank out the running head (`Abgeordnetenhaus Berlin – 17. Wahlperiode Drucksache 17 / 11 016`) of pages 2+.
+
+    Page 1 keeps its lines: there `Drucksache 19 /10 041` is the cover sheet, where the metadata comes from.
+    """
+    for texts in per_page[1:]:
+        filled = [i for i, t in enumerate(texts) if t]
+        for i in filled[:_RUNNING_HEAD_LINES]:
+            if _RUNNING_HEAD.match(texts[i]):
+                texts[i] = None
 
 
 def _squeeze_blanks(lines: list[Line]) -> list[Line]:
@@ -199,6 +228,10 @@ def is_table_row(text: str, style: TextStyle) -> bool:
             and not ends_sentence(text))
 
 
+def _is_list_item(text: str) -> bool:
+    return bool(_LIST_ITEM.match(text)) and not _MONTH_START.match(text)
+
+
 def _is_bullet(text: str) -> bool:
     return text.startswith(BULLET_STARTS)
 
@@ -263,10 +296,14 @@ def _breaks_between(previous_line: Line, line: Line, blank_before: bool, style: 
         return False
     if _is_bullet(text) or line.indented:
         return True
+    if previous.rsplit(" ", 1)[-1] in _CONTINUING_WORDS and not _is_list_item(text):
+        return False  # `… ist für den` + `1. Januar 2025 vorgesehen.`: an article or preposition cannot end a line
     if is_table_row(previous, style) or is_table_row(text, style):
         return True
     if _SOURCE_LINE.match(text):
         return True
+    if _is_list_item(text) and previous.endswith((",", ";", ":", ".", "?", "!", "“", "\"")):
+        return True  # each item of a list inside an answer stays a line of its own
     length = len(previous) + previous_line.offset
     if ends_sentence(previous) and length < 0.8 * style.width:
         return True

@@ -68,9 +68,30 @@ def pardok_url(drucksache: str | None, doc_type: str | None, wahlperiode: int | 
     return None
 
 
+# Where the parts of a letter head begin; a converter that flattened the line breaks glued them into one line.
+_LETTER_HEAD_PART = re.compile(
+    r"\s+(?=(?:Herrn|Frau)\s+Abgeordnete|über\s+(?:den|die)\s+Präsident|über\s+Senatskanzlei|A n t w o r t\b|"
+    r"Antwort\s+auf\s+die\b|Im\s+Namen\s+des\s+Senats|_{5,})"
+    rf"|(?<=\d{{4}})\s+(?=über\s)|(?<=_{{5}})\s+"
+)
+_FLATTENED_LINE = 200  # a letter-head line longer than this was flattened
+
+
+def _unflatten(lines: list[Line]) -> list[Line]:
+    """Return letter-head lines split where a flattening converter glued its parts together."""
+    out: list[Line] = []
+    for line in lines:
+        if len(line.text) <= _FLATTENED_LINE:
+            out.append(line)
+            continue
+        out += [Line(part.strip(), line.page) for part in _LETTER_HEAD_PART.split(line.text)
+                if part and part.strip() and not re.fullmatch(r"[_\s]+", part)]
+    return out
+
+
 def extract_metadata(preamble: list[Line], closing: list[Line], style: TextStyle) -> dict:
     """Return the metadata fields found in the cover sheet + letter head (`preamble`) and the signature block."""
-    lines = [l for l in preamble if not l.blank]
+    lines = _unflatten([l for l in preamble if not l.blank])
     text = "\n".join(l.text for l in lines)
     meta: dict = {}
     match = re.search(r"Drucksache\s+(\d{1,2})\s*/\s*(\d[\d ]{0,7}\d|\d)(?!\d)", text)
@@ -118,6 +139,17 @@ def _title(lines: list[Line], style: TextStyle) -> str | None:
                 parts.append(line)
             title = join_paragraph([p for p in parts if p.text], style)
             return _clean_title(title)
+    # WP 17 cover sheet: `vom DATE (Eingang … am DATE) und Antwort`, then the title up to the letter's intro.
+    for i, text in enumerate(texts):
+        if re.search(r"\)\s*und\s+Antwort$", text):
+            parts = []
+            for line in lines[i + 1:]:
+                if re.match(r"^(?:Im Namen|Namens|Senatsverwaltung|Senatskanzlei)", line.text) or \
+                        INTRO_RE.search(line.text):
+                    break
+                parts.append(line)
+            if parts:
+                return _clean_title(join_paragraph(parts, style))
     # No cover sheet: the letter says `… Anfrage Nr. 19/10041 vom … über TITLE`.
     for i, text in enumerate(texts):
         if re.match(r"^über\s+(?!den\s+Präsident|die\s+Präsident|Senatskanzlei)", text) and i > 0 and (
@@ -193,16 +225,19 @@ def _closing(closing: list[Line], style: TextStyle) -> dict:
     meta: dict = {}
     if not lines:
         return meta
+    rest = lines[1:]
     match = re.match(rf"^Berlin,\s*(?:den\s+)?(?P<date>{_DATE})", lines[0].text)
     if match:
         meta["answered_on"] = parse_date(match["date"])
+        # flattened text: `Berlin, den 25. November 2021 In Vertretung Martin Matz Senatsverwaltung …` in one line
+        rest = _remainder(lines[0], match.end()) + rest
     for line in lines:
         match = re.search(_RECEIVED, line.text)
         if match:
             meta["answered_received_on"] = parse_date(match["received"])
-    rest = lines[1:]
-    if rest and _SIGNATURE_LEAD.match(rest[0].text):
-        rest = rest[1:]
+    match = _SIGNATURE_LEAD.match(rest[0].text) if rest else None
+    if match:
+        rest = _remainder(rest[0], match.end()) + rest[1:]
     if rest and not _AUTHORITY.match(rest[0].text) and not rest[0].text.startswith("("):
         name = re.split(r"\s+(?=Senatsverwaltung|Senatskanzlei|Der Regierende)", rest[0].text)[0].strip()
         if name and len(name.split()) <= 6:
@@ -211,6 +246,12 @@ def _closing(closing: list[Line], style: TextStyle) -> dict:
         rest = ([Line(glued, rest[0].page)] if glued else []) + rest[1:]
     meta["authority"] = _authority(rest, style)
     return meta
+
+
+def _remainder(line: Line, start: int) -> list[Line]:
+    """Return the text of `line` after `start` as a line of its own (none if nothing follows)."""
+    text = line.text[start:].strip()
+    return [Line(text, line.page)] if text else []
 
 
 def read_sidecar(path: Path) -> dict:

@@ -18,14 +18,17 @@ from .footnotes import Footnote, footnote_pages, render_with_footnotes
 
 _NUM = r"\d{1,2}(?:\.\d{1,2}){0,3}"
 _LETTER_PART = r"(?:\s*[a-z](?:\)|\.(?!\d))?)"
-_LABEL = rf"{_NUM}\.?{_LETTER_PART}?"
-_LABELS = rf"{_LABEL}(?:\s*(?:,|und|bis|sowie|u\.|&)\s*(?:{_NUM}\.?)?{_LETTER_PART}?)*"
+_NUM_END = r"(?:\.\)|\.|\))?"  # `1.`, `1)`, `1.)`
+# `Zu a):` names a sub-question of the Frage in hand (the context); only with the bracket, so `Zu a.` in a
+# sentence is not read as a marker.
+_LABEL = rf"(?:{_NUM}{_NUM_END}{_LETTER_PART}?|[a-z]\))"
+_LABELS = rf"{_LABEL}(?:\s*(?:,|und|bis|sowie|u\.|&)\s*(?:{_NUM}{_NUM_END})?{_LETTER_PART}?)*"
 ANSWER = re.compile(
     rf"^(?P<head>(?:Antwort\s+)?[Zz]u\s+(?:(?:den\s+)?Fragen?\s+(?:Nr\.\s*)?)?(?P<labels>{_LABELS})\s*:)\s*(?P<rest>.*)$"
 )
 FRAGE = re.compile(rf"^(?P<head>Frage\s+(?:Nr\.\s*)?(?P<labels>{_LABEL})\s*:)\s*(?P<rest>.*)$")
 NUMBERED = re.compile(
-    rf"^(?P<head>(?P<labels>{_NUM})(?:\.|\))(?=\s|[A-ZÄÖÜ„\"“(])|(?P<labels2>\d{{1,2}}(?:\.\d{{1,2}}){{1,3}})(?=\s))\s*(?P<rest>\S.*)$"
+    rf"^(?P<head>(?P<labels>{_NUM})(?:\.\)|\.|\))(?=\s|[A-ZÄÖÜ„\"“(])|(?P<labels2>\d{{1,2}}(?:\.\d{{1,2}}){{1,3}})(?=\s))\s*(?P<rest>\S.*)$"
 )
 LETTER = re.compile(r"^(?P<head>(?P<letter>[a-z])(?:\)|\.))\s+(?P<rest>\S.*)$")
 VORBEMERKUNG = re.compile(r"^(?P<head>Vorbemerkung(?:en)?(?:\s+[^:]{1,80}?)?)\s*:\s*(?P<rest>.*)$")
@@ -157,11 +160,18 @@ class Layout:
 def find_events(lines: list[Line]) -> Layout:
     """Return the document's layout: preamble, Frage/Antwort/Vorbemerkung events, closing."""
     answers = {}  # label -> indices of answer markers naming it
+    context = None  # the number in hand, for answers naming only a letter (`Zu a):`)
     for i, line in enumerate(lines):
         match = ANSWER.match(line.text)
         if match:
-            for label in parse_labels(match.group("labels")):
+            for label in parse_labels(match.group("labels"), context):
                 answers.setdefault(label, []).append(i)
+                context = re.sub(r"[a-z]$", "", label)
+            continue
+        match = FRAGE.match(line.text) or NUMBERED.match(line.text)
+        if match:
+            named = parse_labels(match.group("labels") or match.groupdict().get("labels2") or "")
+            context = re.sub(r"[a-z]$", "", named[0]) if named else context
     uses_frage_markers = any(FRAGE.match(line.text) for line in lines)
     first_marker = next((i for i, line in enumerate(lines) if ANSWER.match(line.text) or FRAGE.match(line.text)
                          or VORBEMERKUNG.match(line.text)), len(lines))
@@ -178,12 +188,11 @@ def find_events(lines: list[Line]) -> Layout:
     last_letter: dict[str, str] = {}
     seen_question = False
 
-    def answered_later(label: str, i: int) -> bool:
-        """Return True when an answer marker after line i names `label` or one of its sub-questions."""
-        for named, indices in answers.items():
-            if any(j > i for j in indices) and (named == label or _label_within(named, label)):
-                return True
-        return False
+    def answered_later(label: str, i: int) -> int | None:
+        """Return the line of the first answer marker after line i naming `label` or a sub-question of it."""
+        found = [j for named, indices in answers.items() if named == label or _label_within(named, label)
+                 for j in indices if j > i]
+        return min(found) if found else None
 
     for i in range(start, closing_at):
         line = lines[i]
@@ -194,7 +203,7 @@ def find_events(lines: list[Line]) -> Layout:
             continue
         match = ANSWER.match(text)
         if match:
-            labels = parse_labels(match.group("labels"))
+            labels = parse_labels(match.group("labels"), parent)
             events.append(Event("answer", labels, match.group("head"), i, _rest(match, line)))
             if labels:
                 parent = re.sub(r"[a-z]$", "", labels[0])
@@ -226,7 +235,7 @@ def find_events(lines: list[Line]) -> Layout:
                 label = owner + letter
                 previous = last_letter.get(owner)
                 expected = letter == (chr(ord(previous) + 1) if previous else "a")
-                if answered_later(label, i) or (expected and not in_answer and seen_question):
+                if answered_later(label, i) is not None or (expected and not in_answer and seen_question):
                     events.append(Event("question", [label], match.group("head"), i, _rest(match, line)))
                     last_letter[owner], last_question, seen_question = letter, label, True
                     continue
@@ -244,12 +253,12 @@ def _rest(match: re.Match, line: Line) -> list[Line]:
 def _accept_numbered(label, rest, i, lines, end, in_answer, last_question, answered_later) -> bool:
     if rest.startswith(_MONTHS):
         return False  # `12. November 2021 …` is a date at the start of a line
-    if answered_later(label, i):
-        # The Frage is the last line numbered `label` before its answer (`2. Quartal …` in an answer is not).
-        for j in range(i + 1, end):
+    answer_at = answered_later(label, i)
+    if answer_at is not None:
+        # The Frage is the last line numbered `label` before its answer: `2. Quartal …` or a list item `3. …` in
+        # an earlier answer is not, even when other Fragen and answers stand between it and the real Frage.
+        for j in range(i + 1, min(answer_at, end)):
             text = lines[j].text
-            if ANSWER.match(text) or FRAGE.match(text):
-                return True
             match = NUMBERED.match(text)
             if match and normalise_label(match.group("labels") or match.group("labels2")) == label \
                     and not match.group("rest").startswith(_MONTHS):
@@ -444,12 +453,6 @@ def _question_for(label: str, before: int, questions: list[Event]) -> Event | No
 
 def _is_descendant(question: Event, ancestor: Event) -> bool:
     return question.index >= ancestor.index and _label_within(question.labels[0], ancestor.labels[0])
-    parent = parent_label(label)
-    while parent:
-        if parent == target:
-            return True
-        parent = parent_label(parent)
-    return False
 
 
 def _ancestors(question: Event, questions: list[Event]) -> list[Event]:
