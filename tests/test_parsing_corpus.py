@@ -276,5 +276,8 @@ def test_markdown_fixture_and_corpus_text_give_the_same_fragen():
     for md_chunk, text_chunk in zip(md_doc.chunks, text_doc.chunks):
         assert letters(md_chunk.frage) == letters(text_chunk.frage)
         assert letters(md_chunk.antwort) == letters(text_chunk.antwort)
+        # the converter's `## N` page headings give the pages the form feeds give
+        assert md_chunk.pages == text_chunk.pages, md_chunk.chunk_id
+    assert md_doc.page_count == text_doc.page_count == 4
     assert md_doc.drucksache == "19/10006" and md_doc.signatory == "Stefan Tidow"
     assert md_doc.warnings == ()

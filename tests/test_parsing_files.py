@@ -105,6 +105,27 @@ def test_unreadable_files_are_reported_and_the_others_still_parse(tmp_path):
     assert any("missing.txt" in f and "no such file" in f for f in report.failures)
 
 
+def test_converter_page_headings_are_page_breaks_while_they_rise(tmp_path):
+    from qa_service.parsing.reading import read_pages
+
+    path = tmp_path / "X19-1.md"
+    path.write_text("Deckblatt\n\n## 2   Seite drei\n\n## 3 Ergebnisse\n\n## 1   kein Seitenwechsel\n\n"
+                    "## 4\nSeite fünf\n", encoding="utf-8")
+    pages = read_pages(path)
+    assert len(pages) == 5 and pages[1] == ""  # printed page 1 is not in the excerpt
+    assert pages[0].strip() == "Deckblatt"
+    assert pages[2] == "Seite drei\n\n## 3 Ergebnisse\n\n## 1   kein Seitenwechsel\n\n"
+    assert pages[4].strip() == "Seite fünf"
+
+
+def test_form_feeds_win_over_converter_page_headings(tmp_path):
+    from qa_service.parsing.reading import read_pages
+
+    path = tmp_path / "X19-2.txt"
+    path.write_text("Erste Seite\n## 5   Text\fZweite Seite\n", encoding="utf-8")
+    assert read_pages(path) == ["Erste Seite\n## 5   Text", "Zweite Seite\n"]
+
+
 def test_sidecar_completes_and_overrides_metadata(tmp_path):
     shutil.copy(CORPUS / "ka17-10866.txt", tmp_path)
     doc = parse_file(tmp_path / "ka17-10866.txt")

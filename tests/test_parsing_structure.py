@@ -166,6 +166,7 @@ def test_text_after_the_signature_is_kept_with_a_warning():
     ("S19-10011", ["1", "2", "3", "4", "5"]),
     ("S19-10028", ["5+6", "7"]),
     ("S19-10980", ["7+8", "9"]),
+    ("S19-10035", ["text-1", "2"]),
     ("S19-10997", ["5"]),
     ("S19-11394", ["2", "3", "13", "14"]),
     ("S19-11461", ["text-1", "2", "3", "4"]),
@@ -186,8 +187,8 @@ def test_flattened_inline_markers_separate_frage_and_antwort():
     assert chunk.frage.endswith("die betreffenden Einsatzzahlen.")
     assert chunk.antwort == "Eine Statistik der Einsätze wird nicht geführt. Im Übrigen siehe Antwort zu 6."
     assert doc.chunks[0].antwort.endswith("Umbauten an den Gewässerreinigungsschiffen.")
-    assert "S19-15212 page 1: answer to Frage 6 without a Frage" in doc.warnings
-    assert "S19-15212 page 1: Frage 9 has no answer" in doc.warnings
+    assert "S19-15212 page 6: answer to Frage 6 without a Frage" in doc.warnings
+    assert "S19-15212 page 6: Frage 9 has no answer" in doc.warnings
 
 
 def test_flattened_joint_numbered_answer_keeps_both_fragen():
@@ -198,6 +199,103 @@ def test_flattened_joint_numbered_answer_keeps_both_fragen():
     assert "\n6. Wie stellt sich die Zahl der Hausärzte/grundversorgenden Fachärzte im Verhältnis zur " \
            "Einwohnerzahl im Ortsteil Adlershof dar?" in joint.frage
     assert joint.antwort.startswith("Die bundesweit gültige Bedarfsplanungsrichtlinie")
+
+
+@pytest.mark.parametrize("name, expected_pages", [
+    # `## N` is the printed page number, N + 1 the PDF page (the cover is unnumbered)
+    ("S19-11394", {"2": (7,), "3": (7,), "13": (8,), "14": (8,)}),
+    ("S19-15212", {"6+7": (6,), "8": (6,), "9": (6,)}),
+    ("S19-17442", {"1c": (3, 4), "1a": (3, 4), "1b": (4,), "2": (4,), "11": (7,), "12": (7,)}),
+    ("S19-11461", {"text-1": (3,), "2": (3,), "3": (3,), "4": (3,)}),
+    ("S19-10035", {"text-1": (1,), "2": (1,)}),  # no `## N` heading: the page is unknown, the first is said
+])
+def test_flattened_fixtures_take_pages_from_the_converter_page_headings(name, expected_pages):
+    doc = parse_file(DATA / "partial" / f"{name}.md")
+    assert {label: c.pages for label, c in zip(ids(doc), doc.chunks)} == expected_pages
+
+
+def test_flattened_signature_block_between_two_parts_is_in_no_chunk():
+    doc = parse_file(DATA / "partial" / "S19-11394.md")
+    assert ids(doc) == ["2", "3", "13", "14"]
+    assert doc.chunks[1].antwort.endswith("Die Fortschreibung des Luftreinhalteplans inklusive "
+                                          "Öffentlichkeitsbeteiligung ist bis Ende 2022/Anfang 2023 geplant.")
+    assert doc.chunks[2].frage == ("Welche (weiteren) Maßnahmen sind geplant, um die Feinstaubbelastung in Berlin "
+                                   "zu reduzieren?")
+    text = _chunk_text(doc)
+    for closing_part in ("Berlin, den", "24.02.2022", "11.04.2022", "In Vertretung", "Karcher", "Senatsverwaltung"):
+        assert closing_part not in text
+    assert (doc.answered_on, doc.signatory) == ("2022-04-11", "Dr. Silke Karcher")
+    assert doc.warnings[0] == "S19-11394 page 7: answer to Frage 2 without a Frage"
+
+
+def _write(tmp_path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+FILLER = "Die Antwort füllt eine lange Zeile mit Text, wie es ein Umbruch der Seite nicht anders kennt. " * 3
+
+
+def test_flattened_signature_block_glued_to_the_next_frage_keeps_the_frage(tmp_path):
+    path = _write(tmp_path, "X19-1.md", "## 4   1. Wie viele Bäume wurden gepflanzt?   Zu 1.: " + FILLER +
+                  "Berlin, den 25. November 2021 In Vertretung Martin Matz Senatsverwaltung für Gesundheit, Pflege "
+                  "und Gleichstellung 2. Wie viele Bäume wurden gefällt?   Zu 2.: Keine." + "\n")
+    doc = parse_file(path)
+    assert ids(doc) == ["1", "2"]
+    assert doc.chunks[0].antwort == FILLER.strip()
+    assert (doc.chunks[1].frage, doc.chunks[1].antwort) == ("Wie viele Bäume wurden gefällt?", "Keine.")
+    assert [c.pages for c in doc.chunks] == [(5,), (5,)]
+    assert "Matz" not in _chunk_text(doc)
+    # the excerpt ends before its own closing: the cut one still names date, signer and authority
+    assert (doc.answered_on, doc.signatory, doc.authority) == (
+        "2021-11-25", "Martin Matz", "Senatsverwaltung für Gesundheit, Pflege und Gleichstellung")
+    assert doc.warnings == ()
+
+
+def test_signature_block_between_fragen_in_page_text_is_cut_but_a_date_in_an_answer_stays():
+    doc = parse_body("Frage 1:\nWarum?\nAntwort zu 1:\nDer Brief war datiert:\nBerlin, den 3. Mai 2021\n"
+                     "und kam spät.\nBerlin, den 12. Oktober 2021\nIm Auftrag\nErika Muster\nSenatsverwaltung für\n"
+                     "Inneres und Sport\n\fFrage 2:\nWieso?\nAntwort zu 2:\nDeshalb.")
+    assert ids(doc) == ["1", "2"]
+    assert doc.chunks[0].antwort == "Der Brief war datiert:\nBerlin, den 3. Mai 2021\nund kam spät."
+    assert (doc.chunks[1].frage, doc.chunks[1].antwort) == ("Wieso?", "Deshalb.")
+    assert [c.pages for c in doc.chunks] == [(1,), (2,)]
+    assert (doc.answered_on, doc.signatory) == ("2021-11-22", "Torsten Akmann")  # the final closing
+    assert doc.warnings == ()
+
+
+@pytest.mark.parametrize("name, label, page, frage_start", [
+    ("S19-10035", "2", 1, "Wie wirkt der Berliner Senat auf die Kassenärztliche Vereinigung hin"),
+    ("S19-15212", "9", 6, "Liegen seitens der Berliner Senatsverwaltung"),
+    ("S19-17442", "2", 4, "Welche Erkenntnisse hat der Senat in Bezug auf die Lärmbelastung entlang der A100?"),
+    ("S19-10028", "7", 1, "Gibt es Erkenntnisse dazu, dass einzelne Ärzte"),
+])
+def test_trailing_frage_without_answer_is_a_qa_chunk_with_a_warning(name, label, page, frage_start):
+    doc = parse_file(DATA / "partial" / f"{name}.md")
+    chunk = next(c for c in doc.chunks if c.chunk_id == f"{name}#{label}")
+    assert (chunk.kind, chunk.numbers, chunk.antwort, chunk.pages) == ("qa", (label,), "", (page,))
+    assert chunk.frage.startswith(frage_start) and chunk.frage.endswith("?")
+    assert f"{name} page {page}: Frage {label} has no answer" in doc.warnings
+
+
+def test_excerpt_starting_mid_answer_keeps_the_leading_text_and_the_last_frage():
+    doc = parse_file(DATA / "partial" / "S19-10035.md")
+    assert [(c.chunk_id, c.kind) for c in doc.chunks] == [("S19-10035#text-1", "text"), ("S19-10035#2", "qa")]
+    assert doc.chunks[0].antwort.startswith("Planungsbereich III umfasst den Bezirk: Treptow-Köpenick")
+    assert doc.chunks[0].antwort.endswith("Eigeneinrichtungen betreiben zu wollen.")
+    assert doc.chunks[1].frage == ("Wie wirkt der Berliner Senat auf die Kassenärztliche Vereinigung hin, damit "
+                                   "sich mehr Fach- und Hausärzte in Hohenschönhausen ansiedeln können?")
+    assert doc.warnings == ("S19-10035 page 1: text before the first Frage could not be placed; kept as a text chunk",
+                            "S19-10035 page 1: Frage 2 has no answer")
+
+
+def test_numbered_question_inside_an_excerpt_answer_is_not_a_frage(tmp_path):
+    path = _write(tmp_path, "X19-2.md", "3. Was kostet das?   Zu 3.: " + FILLER +
+                  "Offen ist:   5. Wie geht es weiter? Das prüft der Senat.\n")
+    doc = parse_file(path)
+    assert ids(doc) == ["3"]
+    assert doc.chunks[0].antwort.endswith("Offen ist:\n5. Wie geht es weiter? Das prüft der Senat.")
 
 
 def test_flattened_page_number_before_a_marker_is_not_text():

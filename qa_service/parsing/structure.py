@@ -152,13 +152,14 @@ class Layout:
     preamble: list[Line]
     unplaced: list[Line]  # text between the letter's intro and the first marker
     events: list[Event]
-    closing: list[Line]
+    closing: list[Line]  # the final signature block, else the last one cut from between the Fragen
     trailing: list[Line]  # text after the signature block
     intro_found: bool
 
 
 def find_events(lines: list[Line]) -> Layout:
     """Return the document's layout: preamble, Frage/Antwort/Vorbemerkung events, closing."""
+    lines = _split_glued_closings(lines)
     answers = {}  # label -> indices of answer markers naming it
     context = None  # the number in hand, for answers naming only a letter (`Zu a):`)
     for i, line in enumerate(lines):
@@ -187,6 +188,8 @@ def find_events(lines: list[Line]) -> Layout:
     parent: str | None = None  # the numbered question sub-letters belong to
     last_letter: dict[str, str] = {}
     seen_question = False
+    inner_closings: list[list[Line]] = []  # signature blocks between the Fragen (excerpts joining two parts)
+    skip_to = start
 
     def answered_later(label: str, i: int) -> int | None:
         """Return the line of the first answer marker after line i naming `label` or a sub-question of it."""
@@ -195,12 +198,21 @@ def find_events(lines: list[Line]) -> Layout:
         return min(found) if found else None
 
     for i in range(start, closing_at):
+        if i < skip_to:
+            continue
         line = lines[i]
         text = line.text
         in_answer = bool(events) and events[-1].kind == "answer"
         if line.blank:
             (events[-1].lines if events else unplaced).append(line)
             continue
+        if CLOSING.match(text):
+            block, _ = _split_closing(lines[i:closing_at])
+            if _is_signature_block(block):
+                # Not the Senate's words about this Frage: cut it, like the final one, and go on with the text after.
+                inner_closings.append(block)
+                skip_to = i + len(block)
+                continue
         match = ANSWER.match(text)
         if match:
             labels = parse_labels(match.group("labels"), parent)
@@ -223,7 +235,7 @@ def find_events(lines: list[Line]) -> Layout:
         if match:
             label = normalise_label(match.group("labels") or match.group("labels2"))
             if _accept_numbered(label, match.group("rest"), i, lines, closing_at, in_answer, last_question,
-                                answered_later):
+                                answered_later, excerpt=intro is None and not seen_question):
                 events.append(Event("question", [label], match.group("head"), i, _rest(match, line)))
                 last_question, parent, seen_question = label, label, True
                 continue
@@ -241,6 +253,8 @@ def find_events(lines: list[Line]) -> Layout:
                     continue
         (events[-1].lines if events else unplaced).append(line)
     closing, trailing = _split_closing(lines[closing_at:])
+    if not any(not l.blank for l in closing) and inner_closings:
+        closing = inner_closings[-1]  # an excerpt that ends before its own closing: the cut one names date and signer
     return Layout(preamble=lines[:start], unplaced=unplaced, events=events, closing=closing, trailing=trailing,
                   intro_found=intro is not None)
 
@@ -250,7 +264,7 @@ def _rest(match: re.Match, line: Line) -> list[Line]:
     return [Line(rest, line.page, offset=line.offset + match.start("rest"))] if rest else []
 
 
-def _accept_numbered(label, rest, i, lines, end, in_answer, last_question, answered_later) -> bool:
+def _accept_numbered(label, rest, i, lines, end, in_answer, last_question, answered_later, excerpt=False) -> bool:
     if rest.startswith(_MONTHS):
         return False  # `12. November 2021 …` is a date at the start of a line
     answer_at = answered_later(label, i)
@@ -264,12 +278,13 @@ def _accept_numbered(label, rest, i, lines, end, in_answer, last_question, answe
                     and not match.group("rest").startswith(_MONTHS):
                 return False
         return True
-    if label not in _expected_next(last_question):
-        return False
-    if not in_answer:
-        return True
     # Inside an answer an expected number may start a list; a Frage asks something.
     window = " ".join(lines[j].text for j in range(i, min(i + 3, end)))
+    if label not in _expected_next(last_question):
+        # An excerpt (no letter head) may start at any Frage: its first numbered line that asks something is one.
+        return excerpt and not in_answer and "?" in window
+    if not in_answer:
+        return True
     return "?" in window
 
 
@@ -282,6 +297,46 @@ _SIGNATURE_LEAD = re.compile(r"^(?:In Vertretung|Im Auftrag|Mit freundlichen Gr�
 _AUTHORITY_START = re.compile(r"^(?:Senatsverwaltung|Senatskanzlei|Der Regierende|Die Regierende|Senator|Senatorin|"
                               r"Bezirksamt|Der Senat|Die Senatorin|Der Senator)")
 _RECEIVED = re.compile(r"^\(?Eingang beim Abgeordnetenhaus")
+# Flattened text glues the signature block into one line: `Berlin, den 24.02.2022 In Vertretung Dr. Silke Karcher
+# Senatsverwaltung für …`.
+_CLOSING_DATE = re.compile(r"^Berlin,\s*(?:den\s+)?\d{1,2}\.\s*(?:\d{1,2}\.|[^\W\d_]+\.?)\s*\d{4}\s*")
+_GLUED_AUTHORITY = re.compile(r"\s(?:Senatsverwaltung|Senatskanzlei|Der Regierende|Die Regierende)\b")
+# A numbered Frage glued to the end of a flattened signature line (`… Klimaschutz 2. Wie wirkt …`).
+_GLUED_QUESTION = re.compile(rf"\s(?={_NUM}\.\s+[A-ZÄÖÜ„])")
+_DATE_START = re.compile(rf"\d{{1,2}}\.\s+(?:{'|'.join(map(re.escape, _MONTHS))})")
+
+
+def _is_marker(text: str) -> bool:
+    numbered = NUMBERED.match(text)
+    return bool(ANSWER.match(text) or FRAGE.match(text) or VORBEMERKUNG.match(text)
+                or (numbered and not numbered.group("rest").startswith(_MONTHS)))
+
+
+def _is_signature_block(block: list[Line]) -> bool:
+    """Return True for `Berlin, den <date>` + `In Vertretung`/`Im Auftrag` + name + authority (a whole closing)."""
+    texts = [l.text for l in block if not l.blank]
+    if not texts:
+        return False
+    date = _CLOSING_DATE.match(texts[0])
+    if not date:
+        return False
+    after_date = ([texts[0][date.end():]] if texts[0][date.end():] else []) + texts[1:]
+    return (bool(after_date) and bool(_SIGNATURE_LEAD.match(after_date[0]))
+            and any(_AUTHORITY_START.match(t) or _GLUED_AUTHORITY.search(t) for t in after_date))
+
+
+def _split_glued_closings(lines: list[Line]) -> list[Line]:
+    """Return `lines` with a numbered Frage that follows a flattened signature line in the same line split off."""
+    out: list[Line] = []
+    for line in lines:
+        authority = _GLUED_AUTHORITY.search(line.text) if CLOSING.match(line.text) else None
+        glued = _GLUED_QUESTION.search(line.text, authority.end()) if authority else None
+        if glued and not _DATE_START.match(line.text[glued.end():]):
+            out.append(Line(line.text[:glued.start()], line.page, line.offset, line.indented))
+            out.append(Line(line.text[glued.end():], line.page, line.offset + glued.end()))
+        else:
+            out.append(line)
+    return out
 
 
 def _split_closing(lines: list[Line]) -> tuple[list[Line], list[Line]]:
@@ -290,11 +345,17 @@ def _split_closing(lines: list[Line]) -> tuple[list[Line], list[Line]]:
         return [], []
     filled = [i for i, line in enumerate(lines) if not line.blank]
     end = 0  # index after the last line of the signature block
+    glued_authority_ends = False
     step = 0  # 0: `Berlin, den`, 1: lead or name, 2: name, 3: authority, 4: authority continued / Eingang
     for i in filled:
         text = lines[i].text
+        if step == 4 and glued_authority_ends and not _RECEIVED.match(text):
+            break  # the authority was the end of a flattened signature line: what follows is text
+        glued = _GLUED_AUTHORITY.search(text)
         if step == 0:
             step, end = 1, i + 1
+        elif _is_marker(text):
+            break  # the next Frage or answer: the signature block ended before it
         elif _RECEIVED.match(text):
             end, step = i + 1, 5
         elif step == 1 and _SIGNATURE_LEAD.match(text):
@@ -310,6 +371,9 @@ def _split_closing(lines: list[Line]) -> tuple[list[Line], list[Line]]:
             end = i + 1
         else:
             break
+        if glued and end == i + 1:
+            step = 4
+            glued_authority_ends = not text.endswith((",", "für", "und", "-"))
     return lines[:end], [line for line in lines[end:] if not line.blank]
 
 
