@@ -17,13 +17,21 @@ class Settings:
     model: str = DEFAULT_MODEL
     # FAISS index factory string; "auto" picks exact search for small corpora and HNSW above `approx_threshold`.
     index_factory: str = "auto"
-    approx_threshold: int = 200_000
+    # Vector rows from which "auto" builds HNSW: exact search of 50k rows costs ~2-3 ms a query, a tenth of the
+    # query encoding; above that it grows linearly (~30 ms at 300k rows), HNSW stays near 1 ms (bench/RESULTS.md).
+    approx_threshold: int = 50_000
     default_top_k: int = 5
     max_top_k: int = 50
     max_question_chars: int = 2000
     # Comma-separated origins allowed to call /api/ from a browser; "" disables CORS, "*" allows any.
     cors_origins: str = ""
+    # Requests served at once. With 1 encoder thread each, 2 to 8 threads all keep 2 cores busy (41-46 req/s at
+    # 4 and 16 clients, bench/RESULTS.md); 8 was best by a little and lets slow clients not block the rest.
     server_threads: int = 8
+    # OpenMP threads of one query encoding in the server (`qa-service serve`); 0 = OpenMP's default, one per core.
+    # One thread per request serves the most requests per second: requests run side by side instead of each
+    # request's thread team spinning for cores that other requests hold (bench/RESULTS.md).
+    encoder_threads: int = 1
 
     def with_overrides(self, **overrides) -> "Settings":
         """Return a copy with every override that is not None applied."""
@@ -47,6 +55,7 @@ _ENV = {
     "QA_MAX_QUESTION_CHARS": ("max_question_chars", int),
     "QA_CORS_ORIGINS": ("cors_origins", str),
     "QA_SERVER_THREADS": ("server_threads", int),
+    "QA_ENCODER_THREADS": ("encoder_threads", int),
 }
 
 

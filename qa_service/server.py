@@ -16,6 +16,9 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # waitress reports its queue and errors at INFO/WARNING; library chatter (faiss, bm25s) stays quiet.
     logging.getLogger("waitress").setLevel(logging.INFO)
+    from .embedding import limit_encoder_threads
+
+    limit_encoder_threads(settings.encoder_threads)
     app = create_app(asdict(settings))
     # Loaded before listening, so "ready" below means the first question is answered at full speed.
     searcher = app.extensions["qa_searcher"].get()

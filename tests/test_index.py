@@ -253,7 +253,8 @@ def _first_lexical_file(folder: Path) -> Path:
 @pytest.mark.parametrize("damage, message", [
     (lambda d: _flip_a_byte(d / "vectors.npy"), "vectors.npy is corrupted (checksum mismatch)"),
     (lambda d: _flip_a_byte(d / "faiss.index"), "faiss.index is corrupted (checksum mismatch)"),
-    (lambda d: (d / "documents.jsonl").write_text("{}\n"), "documents.jsonl is corrupted (checksum mismatch)"),
+    (lambda d: (d / "documents.jsonl").write_text("{}\n"), "documents.jsonl is corrupted (size mismatch)"),
+    (lambda d: _flip_a_byte(d / "documents.jsonl"), "documents.jsonl is corrupted (checksum mismatch)"),
     (lambda d: (d / "row_chunk.npy").unlink(), "row_chunk.npy is missing"),
     (lambda d: _first_lexical_file(d).unlink(), "is missing"),
     (lambda d: (d / "manifest.json").write_text("{not json"), "manifest.json is unreadable"),
@@ -269,6 +270,26 @@ def test_a_damaged_index_is_refused_with_one_line_saying_what_to_run(tiny_index,
     assert message in text
     assert "run `qa-service build --rebuild`" in text
     assert "\n" not in text
+
+
+def test_large_vector_files_are_checked_by_size_and_the_documents_always_by_hash(tiny_index, monkeypatch):
+    import qa_service.index as index_module
+
+    # Pretend every file is large: the vector files are then checked by size only, the documents still by hash.
+    monkeypatch.setattr(index_module, "HASH_AT_LOAD_BYTES", 0)
+    vectors = tiny_index / "vectors.npy"
+    vectors.write_bytes(vectors.read_bytes()[:-4])
+    with pytest.raises(IndexInvalidError, match="vectors.npy is corrupted \\(size mismatch\\)"):
+        load_index(tiny_index)
+
+
+def test_the_documents_are_hashed_at_load_even_when_large_files_are_not(tiny_index, monkeypatch):
+    import qa_service.index as index_module
+
+    monkeypatch.setattr(index_module, "HASH_AT_LOAD_BYTES", 0)
+    _flip_a_byte(tiny_index / "documents.jsonl")
+    with pytest.raises(IndexInvalidError, match="documents.jsonl is corrupted \\(checksum mismatch\\)"):
+        load_index(tiny_index)
 
 
 def test_an_index_of_another_model_is_refused(tiny_index):

@@ -8,7 +8,7 @@ from qa_service.documents import Asker, Chunk, Document
 from qa_service.errors import InvalidQueryError
 from qa_service.lexical import LexicalIndex
 from qa_service.passages import is_boilerplate, lexical_text, passage_texts
-from qa_service.search import FusionParams, Searcher, SearchFilters, hit_to_dict, results_payload
+from qa_service.search import FusionParams, Searcher, SearchFilters, hit_to_dict, results_payload, top_positions
 
 BOILERPLATE = ("Die Schriftliche Anfrage betrifft Sachverhalte, die der Senat nicht aus eigener Zuständigkeit und "
                "Kenntnis beantworten kann. Er ist gleichwohl bemüht, Ihnen eine Antwort zukommen zu lassen.")
@@ -306,3 +306,32 @@ def test_drucksache_number_or_asker_names_bring_that_documents_chunks_first(tiny
     for question in ("19/10041", "Drucksache 19/10041", "Anne Helm Niklas Schrader"):
         hits = searcher.search(question, top_k=5)
         assert {h.document.document_id for h in hits} == {"S19-10041"}, question
+
+
+def test_an_approximate_index_ranks_a_small_corpus_like_exact_search(tiny_index, corpus_copy, tmp_path,
+                                                                      fake_embedder):
+    # HNSW returns at most efSearch rows: the searcher must raise it from FAISS's default of 16, or the dense side
+    # would see a handful of chunks.
+    from conftest import make_settings
+    from qa_service.index import build_index, load_index
+
+    hnsw_dir = tmp_path / "hnsw"
+    build_index(make_settings(corpus_copy, hnsw_dir, index_factory="HNSW32,Flat"), progress=False,
+                embedder=fake_embedder)
+    exact = Searcher(load_index(tiny_index), fake_embedder)
+    approximate = Searcher(load_index(hnsw_dir), fake_embedder)
+    assert approximate.index.manifest["factory"] == "HNSW32,Flat"
+    for question in ("Wie viele Sporthallen werden saniert?", "Delikte der EG Quer", "Kieze Verwaltung Bezirke"):
+        for mode in ("semantic", "hybrid"):
+            expected = [(h.chunk.chunk_id, round(h.score, 5)) for h in exact.search(question, top_k=10, mode=mode)]
+            found = [(h.chunk.chunk_id, round(h.score, 5)) for h in approximate.search(question, top_k=10, mode=mode)]
+            assert found == expected, (question, mode)
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 7, 50])
+def test_top_positions_selects_like_a_full_stable_sort(k):
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 5, size=40).astype(np.float32)  # many ties
+    allowed = rng.random(40) > 0.3
+    expected = [int(i) for i in np.lexsort((np.arange(40), -scores)) if allowed[i]][:k]
+    assert top_positions(scores, allowed, k).tolist() == expected
