@@ -17,8 +17,8 @@ class Settings:
     model: str = DEFAULT_MODEL
     # FAISS index factory string; "auto" picks exact search for small corpora and HNSW above `approx_threshold`.
     index_factory: str = "auto"
-    # Vector rows from which "auto" builds HNSW: exact search of 50k rows costs ~2-3 ms a query, a tenth of the
-    # query encoding; above that it grows linearly (~30 ms at 300k rows), HNSW stays near 1 ms (bench/RESULTS.md).
+    # Vector rows from which "auto" builds HNSW: exact search of 50k rows costs ~4 ms a query, a tenth of the
+    # query encoding; above that it grows linearly (72 ms at 1M rows), HNSW stays at 0.5-3.5 ms (bench/RESULTS.md).
     approx_threshold: int = 50_000
     default_top_k: int = 5
     max_top_k: int = 50
