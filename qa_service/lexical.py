@@ -118,7 +118,13 @@ class LexicalIndex:
         if not self.n_rows:
             return []
         vocab = self._bm25.vocab_dict
-        return [t for t in dict.fromkeys(analyze(query)) if t and t in vocab]
+        tokens = analyze(query)
+        # A shorter query word ("Abfall") is often part of indexed compounds ("Abfallbeseitigung"), whose n-grams
+        # are indexed: look its n-grams up too (query side only, the index is unchanged).
+        for word in words(query):
+            if NGRAM_SIZE <= len(word) < NGRAM_MIN_WORD and word.isalpha() and word not in _STOPWORDS:
+                tokens.extend(NGRAM_MARK + word[i:i + NGRAM_SIZE] for i in range(len(word) - NGRAM_SIZE + 1))
+        return [t for t in dict.fromkeys(tokens) if t and t in vocab]
 
     def coverage(self, query: str) -> float:
         """Return the share of the query's word stems (not n-grams) that occur in the index, 0.0 to 1.0."""

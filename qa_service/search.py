@@ -15,7 +15,7 @@ import numpy as np
 from .citation import citation
 from .documents import Chunk, Document
 from .errors import IndexInvalidError, InvalidQueryError
-from .lexical import NGRAM_MARK, analyze
+from .lexical import NGRAM_MARK, analyze, words
 from .passages import is_boilerplate
 from .quotes import find_exact, find_near, looks_like_quote, normalize, normalized_text, sentence_spans
 
@@ -54,8 +54,12 @@ class FusionParams:
     lexical_weight: float = 0.5
     # Dense scores are min-max normalised between the best chunk and the chunk at this rank (clipped at 0).
     dense_floor_rank: int = 10
-    # Chunks below this share of the best BM25 score count as sharing no term with the question.
+    # Chunks below this share of the best BM25 score count as sharing no term with the question and are held back,
+    # but only for short questions (at most floor_max_words words: names, numbers, Drucksachen, chat-bot keywords),
+    # where every word is deliberate. In sentence-long questions it demoted right answers whenever the best BM25
+    # score came from words common to one document (held-out set, eval/holdout).
     lexical_floor: float = 0.1
+    floor_max_words: int = 4
     # Share of the best hybrid score of a chunk's document added to the chunk's own score.
     document_weight: float = 0.2
 
@@ -168,6 +172,9 @@ class Searcher:
         if index.faiss_index is not None:
             _set_search_effort(index.faiss_index)
         self._boilerplate = _repeated_sentences(index.chunks)
+        # A Frage whose answer is missing (a cut-off document) answers nothing: it is kept in the index and can be
+        # looked up, but never ranked. Vorbemerkungen and text chunks always count.
+        self._answerable = np.array([c.kind != "qa" or bool(c.antwort.strip()) for c in index.chunks], dtype=bool)
         # Per instance (not a module-level cache), so that a searcher's caches go away with it.
         self._query_vector = lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_query)
         self._answer = lru_cache(maxsize=ANSWER_CACHE_SIZE)(self._normalized_answer)
@@ -257,8 +264,10 @@ class Searcher:
             return 0.0
         return self.fusion.lexical_weight * self.index.lexical.coverage(question)
 
-    def fuse(self, dense: np.ndarray, lexical: np.ndarray, weight: float, allowed: np.ndarray) -> np.ndarray:
-        """Return hybrid scores in [0, 1]: normalised dense and lexical scores mixed by `weight`."""
+    def fuse(self, dense: np.ndarray, lexical: np.ndarray, weight: float, allowed: np.ndarray,
+             hold_back: bool = True) -> np.ndarray:
+        """Return hybrid scores in [0, 1]: normalised dense and lexical scores mixed by `weight`; `hold_back`
+        applies the lexical floor."""
         if not allowed.any():
             return np.zeros_like(dense)
         d = dense[allowed]
@@ -277,7 +286,8 @@ class Searcher:
         # A chunk that shares nothing informative (under a tenth of the best BM25 score) with a question whose
         # terms the index knows (a Drucksache number, a name) is held back as much as the lexical side is
         # trusted, so vector noise cannot lift it; for an English question the weight is ~0: no effect.
-        fused = np.where(lex_norm >= self.fusion.lexical_floor, fused, fused * (1.0 - weight) ** 2)
+        if hold_back:
+            fused = np.where(lex_norm >= self.fusion.lexical_floor, fused, fused * (1.0 - weight) ** 2)
         # The best chunk of a document lends its siblings a little: the right document is usually found even when
         # the right Frage is not, and its siblings are then better candidates than stray chunks of other documents.
         best_of_document = np.zeros(len(self._document_ids), dtype=np.float64)
@@ -296,11 +306,11 @@ class Searcher:
             raise InvalidQueryError(f"top_k must be a whole number of at least 1, got {top_k!r}")
         question = question.strip()
         n_chunks = len(self.index.chunks)
-        allowed = np.ones(n_chunks, dtype=bool)
+        allowed = self._answerable.copy()
         if filters is not None and not filters.is_empty():
             # Filters look at document metadata only: test each document once, not each of its chunks.
             passes = np.array([filters.matches(self.index.documents[d]) for d in self._document_ids], dtype=bool)
-            allowed = passes[self._document_of_chunk]
+            allowed &= passes[self._document_of_chunk]
         if not allowed.any():
             return []
 
@@ -318,7 +328,8 @@ class Searcher:
                 allowed[list(quotes)] = True
             else:
                 dense = self.dense_scores(question)
-                scores = self.fuse(dense, lexical, self.lexical_weight(question, lexical), allowed)
+                short = len(words(question)) <= self.fusion.floor_max_words
+                scores = self.fuse(dense, lexical, self.lexical_weight(question, lexical), allowed, hold_back=short)
 
         # Exact quotes first (by how much of the quote they hold), then the rest by score, ties by chunk position.
         quoted = sorted((pos for pos in quotes if allowed[pos]),
