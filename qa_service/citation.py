@@ -75,6 +75,16 @@ def numbers_phrase(numbers: tuple[str, ...]) -> str:
     return _join([display_number(n) for n in numbers])
 
 
+def chunk_heading(chunk: Chunk) -> str:
+    """Return the heading of a chunk: "Frage 5 a", "Fragen 6 und 7", "Vorbemerkung", "Text"."""
+    if chunk.kind == "vorbemerkung":
+        return "Vorbemerkung"
+    if chunk.kind == "qa" and chunk.numbers:
+        noun = "Frage" if len(chunk.numbers) == 1 else "Fragen"
+        return f"{noun} {numbers_phrase(chunk.numbers)}"
+    return "Text"
+
+
 def part_phrase(chunk: Chunk) -> str:
     """Return which part of the answer the chunk is: "Antwort zu Frage 5 a", "Antwort zu den Fragen 6 und 7", "Vorbemerkung"."""
     if chunk.kind == "vorbemerkung":

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .citation import citation
+from .citation import chunk_heading, citation
 from .documents import Chunk, Document
 from .errors import IndexInvalidError, InvalidQueryError
 from .lexical import NGRAM_MARK, analyze, words
@@ -483,12 +483,7 @@ def format_results_text(question: str, hits: list[Hit]) -> str:
     blocks = []
     for hit in hits:
         chunk = hit.chunk
-        if chunk.kind == "qa":
-            label = "Frage " + ", ".join(chunk.numbers)
-        elif chunk.kind == "vorbemerkung":
-            label = "Vorbemerkung"
-        else:
-            label = "Text"
+        label = chunk_heading(chunk)
         header = f"{hit.rank}. [{hit.score:.3f}] {chunk.document_id} {label}"
         if hit.match == "exact":
             header += "  (exact quote)"
@@ -498,6 +493,10 @@ def format_results_text(question: str, hits: list[Hit]) -> str:
         lines.append("   Antwort:")
         lines.extend("     " + line for line in chunk.antwort.splitlines() if line.strip())
         cite = citation(hit.document, chunk)
+        document = hit.document
+        if document.authority:
+            by = document.authority + (f" ({document.signatory})" if document.signatory else "")
+            lines.append("   Beantwortet von: " + by)
         lines.append("   Quelle: " + cite["text"])
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from . import get_searcher
-from .citation import askers_names, citation, german_date, numbers_phrase, pages_phrase, party_only_askers
+from .citation import askers_names, chunk_heading, citation, german_date, pages_phrase, party_only_askers
 from .errors import IndexMissingError, InvalidQueryError, NotFoundError, QAError
 
 bp = Blueprint("web", __name__)
@@ -37,16 +37,6 @@ def mark_segments(text: str, spans) -> list[tuple[str, bool]]:
     if position < len(text) or not pieces:
         pieces.append((text[position:], False))
     return pieces
-
-
-def chunk_heading(chunk) -> str:
-    """Return the heading of a chunk: "Frage 5 a", "Fragen 6 und 7", "Vorbemerkung", "Text"."""
-    if chunk.kind == "vorbemerkung":
-        return "Vorbemerkung"
-    if chunk.kind == "qa" and chunk.numbers:
-        noun = "Frage" if len(chunk.numbers) == 1 else "Fragen"
-        return f"{noun} {numbers_phrase(chunk.numbers)}"
-    return "Text"
 
 
 def askers_text(askers) -> str:
