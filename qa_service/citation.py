@@ -87,12 +87,9 @@ def chunk_heading(chunk: Chunk) -> str:
 
 def part_phrase(chunk: Chunk) -> str:
     """Return which part of the answer the chunk is: "Antwort zu Frage 5 a", "Antwort zu den Fragen 6 und 7", "Vorbemerkung"."""
-    if chunk.kind == "vorbemerkung":
-        return "Vorbemerkung"
     if chunk.kind == "qa" and chunk.numbers:
-        noun = "Frage" if len(chunk.numbers) == 1 else "den Fragen"
-        return f"Antwort zu {noun} {numbers_phrase(chunk.numbers)}"
-    return ""
+        return "Antwort zu " + ("den " if len(chunk.numbers) > 1 else "") + chunk_heading(chunk)
+    return "Vorbemerkung" if chunk.kind == "vorbemerkung" else ""
 
 
 def pages_phrase(pages: tuple[int, ...]) -> str:

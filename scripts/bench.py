@@ -27,7 +27,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_common import (DEFAULT_QUESTIONS, ROOT, load_questions, machine_info, memory_of,  # noqa: E402
+from bench_common import (DEFAULT_QUESTIONS, ROOT, load_questions, machine_info, memory_of, run_threads,  # noqa: E402
                           ratio, summarize_ms)
 
 PARTS = ("answer", "encoder", "throughput", "build", "scale", "startup")
@@ -168,13 +168,7 @@ def part_encoder(args, questions: list[str]) -> dict:
                             mismatches.append(i)
 
             counter_lock = threading.Lock()
-            workers = [threading.Thread(target=worker) for _ in range(threads)]
-            started = time.perf_counter()
-            for w in workers:
-                w.start()
-            for w in workers:
-                w.join()
-            wall = time.perf_counter() - started
+            wall = run_threads(worker, threads)
             summary = summarize_ms(times)
             results.append({"threads": threads, "lock": locked, "queries_per_s": round(len(times) / wall, 1),
                             "p50_ms": summary["median_ms"], "p95_ms": summary["p95_ms"],

@@ -33,6 +33,19 @@ def summarize_ms(seconds) -> dict:
     }
 
 
+def run_threads(target, count: int) -> float:
+    """Run `target` in `count` threads at once and return the wall-clock seconds until all have finished."""
+    import threading
+
+    workers = [threading.Thread(target=target, daemon=True) for _ in range(count)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - started
+
+
 def ratio(numerator: float, denominator: float) -> float | None:
     """Return numerator/denominator rounded to 3 places, or None when the denominator is zero."""
     if not denominator:

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench_common import ROOT, memory_of, summarize_ms
+from bench_common import ROOT, memory_of, run_threads, summarize_ms
 
 HOST = "127.0.0.1"
 
@@ -211,13 +211,7 @@ def load_level(port: int, questions: list[str], clients: int, requests_total: in
         finally:
             conn.close()
 
-    workers = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    started = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    wall = time.perf_counter() - started
+    wall = run_threads(client, clients)
     summary = summarize_ms(times)
     return {
         "clients": clients, "requests": len(times) + len(errors), "ok": len(times), "errors": len(errors),
