@@ -57,35 +57,29 @@ class Server:
         log.close()
         return self
 
-    def wait_ready(self) -> float:
-        """Wait until /healthz answers 200; return seconds since start (raises RuntimeError on failure)."""
+    def _poll(self, attempt, interval: float, failure: str) -> float:
+        """Call `attempt()` until it returns HTTP 200; return seconds since start (RuntimeError on exit or timeout)."""
         deadline = self.started_at + self.timeout
         while time.perf_counter() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited with code {self.process.returncode}: {self.log_tail()}")
             try:
-                status, _ = request(self.port, "GET", "/healthz", timeout=5)
+                status, _ = attempt()
                 if status == 200:
                     return time.perf_counter() - self.started_at
             except OSError:
                 pass
-            time.sleep(0.02)
-        raise RuntimeError(f"the server did not become ready within {self.timeout:.0f} s: {self.log_tail()}")
+            time.sleep(interval)
+        raise RuntimeError(f"{failure} within {self.timeout:.0f} s: {self.log_tail()}")
+
+    def wait_ready(self) -> float:
+        """Wait until /healthz answers 200; return seconds since start (raises RuntimeError on failure)."""
+        return self._poll(lambda: request(self.port, "GET", "/healthz", timeout=5), 0.02,
+                          "the server did not become ready")
 
     def first_answer(self, question: str) -> float:
         """Post questions until one is answered with 200; return seconds since start."""
-        deadline = self.started_at + self.timeout
-        while time.perf_counter() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with code {self.process.returncode}: {self.log_tail()}")
-            try:
-                status, _ = ask(self.port, question, timeout=30)
-                if status == 200:
-                    return time.perf_counter() - self.started_at
-            except OSError:
-                pass
-            time.sleep(0.01)
-        raise RuntimeError(f"no answer within {self.timeout:.0f} s: {self.log_tail()}")
+        return self._poll(lambda: ask(self.port, question, timeout=30), 0.01, "no answer")
 
     def memory(self) -> dict:
         """Return the server process's resident memory (MiB)."""
