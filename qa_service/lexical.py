@@ -17,7 +17,6 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_GERMAN
 
 from .errors import IndexInvalidError, IndexMissingError
-from .passages import lexical_text  # noqa: F401  (part of this module's interface, defined beside passage_texts)
 
 # Bump when the analysis changes: an index built with another analysis would score queries wrongly.
 ANALYZER_VERSION = "de-snowball-stop-ngram5-v1"
