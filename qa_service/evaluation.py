@@ -207,16 +207,15 @@ def evaluate_file(path: Path, settings, modes: Sequence[str] = ("hybrid", "seman
                   searcher=None) -> dict:
     """Run every query of `path` through the index in each mode and return the report (see format_report).
 
-    `searcher` is opened from `settings` with `qa_service.search.open_searcher` unless one is given.
+    The rankings are the shipped ranker's run (`Searcher.run`). `searcher` is opened from `settings` with
+    `qa_service.search.open_searcher` unless one is given.
     """
-    from .search import MODES, open_searcher
+    from .query import MODES, parse_mode
+    from .search import open_searcher
 
-    modes = list(dict.fromkeys(modes))
+    modes = [parse_mode(mode) for mode in dict.fromkeys(modes)]
     if not modes:
         raise InvalidQueryError("no mode to evaluate: give at least one of " + ", ".join(MODES))
-    unknown = [m for m in modes if m not in MODES]
-    if unknown:
-        raise InvalidQueryError(f"unknown mode {unknown[0]!r}: choose from " + ", ".join(MODES))
     # Read the file before loading a model, so a typo in it fails in milliseconds.
     queries = load_queries(path)
     if searcher is None:
@@ -229,12 +228,9 @@ def evaluate_file(path: Path, settings, modes: Sequence[str] = ("hybrid", "seman
         if missing:
             # Not fatal (a file may be scored against a partial index), but never silent: scores drop for it.
             report["unknown_relevant"] = missing
+    questions = {query.query_id: query.question for query in queries}
     for mode in modes:
-        rankings = {}
-        for query in queries:
-            hits = searcher.search(query.question, top_k=EVAL_DEPTH, mode=mode)
-            rankings[query.query_id] = [hit.chunk.chunk_id for hit in hits]
-        report["modes"][mode] = evaluate_rankings(queries, rankings)
+        report["modes"][mode] = evaluate_rankings(queries, searcher.run(questions, k=EVAL_DEPTH, mode=mode))
     return report
 
 

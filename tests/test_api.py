@@ -6,7 +6,10 @@ import json
 import pytest
 
 from qa_service import create_app
-from qa_service.search import SearchFilters, results_payload
+from qa_service.payloads import results_payload
+from qa_service.query import SearchFilters
+
+from conftest import make_settings
 
 from web_fixtures import app, client, searcher  # noqa: F401  (fixtures)
 
@@ -215,14 +218,15 @@ def test_method_not_allowed_names_the_allowed_methods(client):
     assert {"GET", "POST"} <= {m.strip() for m in response.headers["Allow"].split(",")}
 
 
-def test_unexpected_exception_under_api_is_a_json_500(searcher):
+def test_unexpected_exception_under_api_is_a_json_500(searcher, tmp_path):
     class Broken:
         index = searcher.index
 
-        def search(self, *args, **kwargs):
+        def search_request(self, *args, **kwargs):
             raise RuntimeError("boom")
 
-    app = create_app({"SEARCHER": Broken()})  # not TESTING: exceptions become 500 responses
+    # Not TESTING: exceptions become 500 responses.
+    app = create_app(make_settings(tmp_path, tmp_path / "index"), searcher=Broken())
     response = app.test_client().post("/api/ask", json={"question": "Schule"})
     body = assert_json_error(response, 500, "internal_error")
     assert "boom" not in body["error"]["message"]
@@ -281,7 +285,7 @@ def test_healthz_reports_index_stats(client, searcher):
 
 
 def test_without_index_healthz_and_api_say_not_ready_and_how_to_build(tmp_path):
-    app = create_app({"TESTING": True, "index_dir": tmp_path / "no-index"})
+    app = create_app(make_settings(tmp_path, tmp_path / "no-index"), flask_config={"TESTING": True})
     client = app.test_client()
     health = assert_json_error(client.get("/healthz"), 503, "not_ready")
     assert "qa-service build" in health["error"]["message"]
@@ -310,8 +314,9 @@ def test_openapi_document_describes_every_api_route(client, app):
 
 # --- CORS ---------------------------------------------------------------------------------------------------
 
-def test_cors_allows_listed_origin_and_answers_preflight(searcher):
-    app = create_app({"TESTING": True, "SEARCHER": searcher, "cors_origins": "https://bot.example, https://x.example"})
+def test_cors_allows_listed_origin_and_answers_preflight(searcher, tmp_path):
+    app = create_app(make_settings(tmp_path, tmp_path / "index", cors_origins="https://bot.example, https://x.example"),
+                     searcher=searcher, flask_config={"TESTING": True})
     client = app.test_client()
     allowed = client.get("/api/documents", headers={"Origin": "https://bot.example"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://bot.example"
@@ -331,10 +336,12 @@ def test_cors_allows_listed_origin_and_answers_preflight(searcher):
     assert "Access-Control-Allow-Origin" not in client.get("/", headers={"Origin": "https://bot.example"}).headers
 
 
-def test_cors_star_allows_any_origin_and_empty_setting_none(searcher):
-    star = create_app({"TESTING": True, "SEARCHER": searcher, "cors_origins": "*"}).test_client()
+def test_cors_star_allows_any_origin_and_empty_setting_none(searcher, tmp_path):
+    star = create_app(make_settings(tmp_path, tmp_path / "index", cors_origins="*"), searcher=searcher,
+                      flask_config={"TESTING": True}).test_client()
     assert star.get("/api/documents", headers={"Origin": "https://a.example"}).headers[
         "Access-Control-Allow-Origin"] == "*"
-    off = create_app({"TESTING": True, "SEARCHER": searcher, "cors_origins": ""}).test_client()
+    off = create_app(make_settings(tmp_path, tmp_path / "index", cors_origins=""), searcher=searcher,
+                     flask_config={"TESTING": True}).test_client()
     assert "Access-Control-Allow-Origin" not in off.get("/api/documents",
                                                         headers={"Origin": "https://a.example"}).headers

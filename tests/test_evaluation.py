@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from qa_service.cli import main
+from qa_service.cli import EXIT_NO_INDEX, main
 from qa_service.errors import InvalidQueryError
 from qa_service.evaluation import (
     Query, evaluate_file, evaluate_rankings, format_report, load_queries, mrr_at, ndcg_at, ranked_ids, recall_at,
@@ -143,16 +143,20 @@ def test_load_queries_reports_a_missing_file(tmp_path):
 # --- evaluate_file and the report, with a searcher that replays fixed rankings ------------------------------------
 
 class _ReplaySearcher:
-    """Returns a fixed ranking per (mode, question), in the Hit shape the real Searcher returns."""
+    """Returns a fixed ranking per (mode, question), in the run shape the real Searcher.run returns."""
 
     def __init__(self, rankings, chunk_ids):
         self.rankings = rankings
         self.index = SimpleNamespace(chunks=[SimpleNamespace(chunk_id=c) for c in chunk_ids])
         self.calls = []
 
-    def search(self, question, top_k=5, mode="hybrid"):
-        self.calls.append((question, top_k, mode))
-        return [SimpleNamespace(chunk=SimpleNamespace(chunk_id=c)) for c in self.rankings[mode][question][:top_k]]
+    def run(self, queries, k=10, mode="hybrid"):
+        run = {}
+        for query_id, question in queries.items():
+            self.calls.append((question, k, mode))
+            ranked = self.rankings[mode][question][:k]
+            run[query_id] = {chunk_id: float(len(ranked) - i) for i, chunk_id in enumerate(ranked)}
+        return run
 
 
 def test_evaluate_file_scores_each_mode_and_warns_about_unknown_judgements(tmp_path):
@@ -294,7 +298,7 @@ def test_cli_eval_without_an_index_says_what_to_run(tmp_path, capsys):
     path = _write(tmp_path, '{"question": "ok", "relevant": ["a#1"]}')
     code = main(["eval", str(path), "--index", str(tmp_path / "no-index")])
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == EXIT_NO_INDEX
     assert err.startswith("error: ") and err.strip().count("\n") == 0
 
 

@@ -7,6 +7,8 @@ import sys
 import pytest
 import requests
 
+from qa_service.cli import EXIT_NO_INDEX
+
 from web_fixtures import free_port, live_server  # noqa: F401  (fixture)
 
 
@@ -50,11 +52,11 @@ def test_real_server_renders_the_page_and_answers_errors_in_json(live_server):
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
-def test_serve_without_index_exits_2_with_one_line_saying_to_build(tmp_path):
+def test_serve_without_index_exits_with_the_no_index_code_and_one_line_saying_to_build(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "qa_service.cli", "serve", "--port", str(free_port()), "--index",
          str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_NO_INDEX
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "qa-service build" in lines[0]
 

@@ -12,6 +12,8 @@ from markupsafe import escape
 
 from qa_service.web import LONG_ANSWER_CHARS, chunk_heading, mark_segments
 
+from conftest import make_settings
+
 from web_fixtures import app, client, searcher  # noqa: F401  (fixtures)
 
 SOLAR_QUESTION = "Solaranlagen auf öffentlichen Gebäuden in Pankow"
@@ -223,7 +225,8 @@ def test_unknown_chunk_and_unknown_page_are_german_html_404s(client):
 
 
 def test_without_index_the_page_says_to_build_it(tmp_path):
-    client = create_app({"TESTING": True, "index_dir": tmp_path / "none"}).test_client()
+    client = create_app(make_settings(tmp_path, tmp_path / "none"),
+                        flask_config={"TESTING": True}).test_client()
     response = client.get("/", query_string={"q": "Schule"})
     assert response.status_code == 503
     assert "qa-service build" in response.get_data(as_text=True)
