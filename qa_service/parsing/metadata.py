@@ -11,36 +11,14 @@ from pathlib import Path
 from ..documents import Asker
 from ..errors import DocumentReadError
 from .cleaning import Line, TextStyle, join_paragraph
+from .vocabulary import (AUTHORITY, CLOSING_DATE, DATE, GLUED_AUTHORITY, RECEIVED, SIGNATURE_LEAD,
+                         parse_date)
 
 PARDOK_BASE = "https://pardok.parlament-berlin.de/starweb/adis/citat/VT"
-MONTHS = {
-    "januar": 1, "jan": 1, "februar": 2, "feb": 2, "märz": 3, "mär": 3, "mrz": 3, "april": 4, "apr": 4, "mai": 5,
-    "juni": 6, "jun": 6, "juli": 7, "jul": 7, "august": 8, "aug": 8, "september": 9, "sep": 9, "sept": 9,
-    "oktober": 10, "okt": 10, "november": 11, "nov": 11, "dezember": 12, "dez": 12,
-}
-_DATE = r"\d{1,2}\.\s*(?:[A-Za-zÄäÖöÜü]+\.?|\d{1,2}\.)\s*\d{4}"
-_RECEIVED = rf"\(\s*Eingang\s+beim\s+Abgeordnetenhaus\s+am\s+(?P<received>{_DATE})\s*\)"
 _DOC_TYPE = re.compile(r"\b(Schriftliche|Kleine|Mündliche|Große|Dringliche)\s+Anfrage\b")
-_AUTHORITY = re.compile(r"^(?:Senatsverwaltung|Senatskanzlei|Der Regierende Bürgermeister|Die Regierende "
-                        r"Bürgermeisterin)\b")
-_SIGNATURE_LEAD = re.compile(r"^(?:In Vertretung|Im Auftrag|Mit freundlichen Grüßen|i\.\s?V\.|i\.\s?A\.)", re.I)
 INTRO_RE = re.compile(r"wie\s+folgt")
 SIDECAR_FIELDS = ("drucksache", "wahlperiode", "doc_type", "title", "askers", "asked_on", "asked_received_on",
                   "answered_on", "answered_received_on", "authority", "signatory", "source_url")
-
-
-def parse_date(text: str | None) -> str | None:
-    """Return a German date (`04. November 2021`, `16. Nov. 2021`, `12.11.2021`) as ISO `YYYY-MM-DD`, else None."""
-    if not text:
-        return None
-    match = re.match(r"^\s*(\d{1,2})\.\s*(?:(\d{1,2})\.|([A-Za-zÄäÖöÜü]+)\.?)\s*(\d{4})", text)
-    if not match:
-        return None
-    day, month_number, month_name, year = match.groups()
-    month = int(month_number) if month_number else MONTHS.get(month_name.lower())
-    if not month or not 1 <= int(day) <= 31 or not 1 <= month <= 12:
-        return None
-    return f"{int(year):04d}-{month:02d}-{int(day):02d}"
 
 
 def normalise_drucksache(wp: str, number: str) -> str:
@@ -109,14 +87,14 @@ def extract_metadata(preamble: list[Line], closing: list[Line], style: TextStyle
         meta["doc_type"] = match.group(0).replace("\n", " ")
     meta["title"] = _title(lines, style)
     meta["askers"] = _askers(lines, style)
-    match = re.search(rf"(?<!Antwort )vom\s+(?P<date>{_DATE})\s*{_RECEIVED}", text)
+    match = re.search(rf"(?<!Antwort )vom\s+(?P<date>{DATE})\s*{RECEIVED}", text)
     if match:
         meta["asked_on"], meta["asked_received_on"] = parse_date(match["date"]), parse_date(match["received"])
     else:
-        match = re.search(rf"Anfrage\s+Nr\.[^\n]*\n?\s*vom\s+(?P<date>{_DATE})", text)
+        match = re.search(rf"Anfrage\s+Nr\.[^\n]*\n?\s*vom\s+(?P<date>{DATE})", text)
         if match:
             meta["asked_on"] = parse_date(match["date"])
-    match = re.search(rf"Antwort\s+vom\s+(?P<date>{_DATE})\s*{_RECEIVED}", text)
+    match = re.search(rf"Antwort\s+vom\s+(?P<date>{DATE})\s*{RECEIVED}", text)
     if match:
         meta["answered_on"], meta["answered_received_on"] = parse_date(match["date"]), parse_date(match["received"])
     meta["authority"] = _authority(lines, style)
@@ -208,7 +186,7 @@ def parse_askers(text: str) -> list[Asker]:
 
 def _authority(lines: list[Line], style: TextStyle) -> str | None:
     for i, line in enumerate(lines):
-        if _AUTHORITY.match(line.text):
+        if AUTHORITY.match(line.text):
             parts = [line]
             for following in lines[i + 1:]:
                 previous = parts[-1].text
@@ -226,20 +204,21 @@ def _closing(closing: list[Line], style: TextStyle) -> dict:
     if not lines:
         return meta
     rest = lines[1:]
-    match = re.match(rf"^Berlin,\s*(?:den\s+)?(?P<date>{_DATE})", lines[0].text)
+    match = CLOSING_DATE.match(lines[0].text)
     if match:
         meta["answered_on"] = parse_date(match["date"])
         # flattened text: `Berlin, den 25. November 2021 In Vertretung Martin Matz Senatsverwaltung …` in one line
         rest = _remainder(lines[0], match.end()) + rest
     for line in lines:
-        match = re.search(_RECEIVED, line.text)
+        match = re.search(RECEIVED, line.text)
         if match:
             meta["answered_received_on"] = parse_date(match["received"])
-    match = _SIGNATURE_LEAD.match(rest[0].text) if rest else None
+    match = SIGNATURE_LEAD.match(rest[0].text) if rest else None
     if match:
         rest = _remainder(rest[0], match.end()) + rest[1:]
-    if rest and not _AUTHORITY.match(rest[0].text) and not rest[0].text.startswith("("):
-        name = re.split(r"\s+(?=Senatsverwaltung|Senatskanzlei|Der Regierende)", rest[0].text)[0].strip()
+    if rest and not AUTHORITY.match(rest[0].text) and not rest[0].text.startswith("("):
+        authority = GLUED_AUTHORITY.search(rest[0].text)
+        name = rest[0].text[:authority.start() if authority else None].strip()
         if name and len(name.split()) <= 6:
             meta["signatory"] = name
         glued = rest[0].text[len(name):].strip()

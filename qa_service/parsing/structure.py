@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from .cleaning import Line, TextStyle, split_paragraphs, join_paragraph
 from .footnotes import Footnote, footnote_pages, render_with_footnotes
+from .vocabulary import (CLOSING_DATE, CLOSING_START, DATE_START, GLUED_AUTHORITY, MONTH_WORDS, RECEIVED_START,
+                         SIGNATURE_AUTHORITY, SIGNATURE_LEAD)
 
 _NUM = r"\d{1,2}(?:\.\d{1,2}){0,3}"
 _LETTER_PART = r"(?:\s*[a-z](?:\)|\.(?!\d))?)"
@@ -32,11 +34,8 @@ NUMBERED = re.compile(
 )
 LETTER = re.compile(r"^(?P<head>(?P<letter>[a-z])(?:\)|\.))\s+(?P<rest>\S.*)$")
 VORBEMERKUNG = re.compile(r"^(?P<head>Vorbemerkung(?:en)?(?:\s+[^:]{1,80}?)?)\s*:\s*(?P<rest>.*)$")
-CLOSING = re.compile(r"^Berlin,\s*(?:den\s+)?\d")
 INTRO = re.compile(r"wie\s+folgt\s*:?")
 _ASKER_REMARK = re.compile(r"\b(?:des|der)\s+(?:Abgeordneten|Fragestellers|Fragestellerin|Fragesteller)", re.I)
-_MONTHS = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
-           "November", "Dezember", "Jan.", "Feb.", "Apr.", "Aug.", "Sep.", "Sept.", "Okt.", "Nov.", "Dez.")
 TEXT_CHUNK_CHARS = 1200
 
 
@@ -180,7 +179,7 @@ def find_events(lines: list[Line]) -> Layout:
     intro = next((i for i, line in enumerate(lines[:first_marker]) if INTRO.search(line.text)), None)
     start = intro + 1 if intro is not None else 0
     last_answer = max((i for idx in answers.values() for i in idx), default=-1)
-    closing_at = next((i for i in range(max(start, last_answer + 1), len(lines)) if CLOSING.match(lines[i].text)),
+    closing_at = next((i for i in range(max(start, last_answer + 1), len(lines)) if CLOSING_START.match(lines[i].text)),
                       len(lines))
     events: list[Event] = []
     unplaced: list[Line] = []
@@ -206,7 +205,7 @@ def find_events(lines: list[Line]) -> Layout:
         if line.blank:
             (events[-1].lines if events else unplaced).append(line)
             continue
-        if CLOSING.match(text):
+        if CLOSING_START.match(text):
             block, _ = _split_closing(lines[i:closing_at])
             if _is_signature_block(block):
                 # Not the Senate's words about this Frage: cut it, like the final one, and go on with the text after.
@@ -265,7 +264,7 @@ def _rest(match: re.Match, line: Line) -> list[Line]:
 
 
 def _accept_numbered(label, rest, i, lines, end, in_answer, last_question, answered_later, excerpt=False) -> bool:
-    if rest.startswith(_MONTHS):
+    if rest.startswith(MONTH_WORDS):
         return False  # `12. November 2021 …` is a date at the start of a line
     answer_at = answered_later(label, i)
     if answer_at is not None:
@@ -275,7 +274,7 @@ def _accept_numbered(label, rest, i, lines, end, in_answer, last_question, answe
             text = lines[j].text
             match = NUMBERED.match(text)
             if match and normalise_label(match.group("labels") or match.group("labels2")) == label \
-                    and not match.group("rest").startswith(_MONTHS):
+                    and not match.group("rest").startswith(MONTH_WORDS):
                 return False
         return True
     # Inside an answer an expected number may start a list; a Frage asks something.
@@ -293,23 +292,14 @@ def _owner_from_answers(letter: str, answers: dict) -> str | None:
     return owners.pop() if len(owners) == 1 else None
 
 
-_SIGNATURE_LEAD = re.compile(r"^(?:In Vertretung|Im Auftrag|Mit freundlichen Grüßen|i\.\s?V\.|i\.\s?A\.)", re.I)
-_AUTHORITY_START = re.compile(r"^(?:Senatsverwaltung|Senatskanzlei|Der Regierende|Die Regierende|Senator|Senatorin|"
-                              r"Bezirksamt|Der Senat|Die Senatorin|Der Senator)")
-_RECEIVED = re.compile(r"^\(?Eingang beim Abgeordnetenhaus")
-# Flattened text glues the signature block into one line: `Berlin, den 24.02.2022 In Vertretung Dr. Silke Karcher
-# Senatsverwaltung für …`.
-_CLOSING_DATE = re.compile(r"^Berlin,\s*(?:den\s+)?\d{1,2}\.\s*(?:\d{1,2}\.|[^\W\d_]+\.?)\s*\d{4}\s*")
-_GLUED_AUTHORITY = re.compile(r"\s(?:Senatsverwaltung|Senatskanzlei|Der Regierende|Die Regierende)\b")
 # A numbered Frage glued to the end of a flattened signature line (`… Klimaschutz 2. Wie wirkt …`).
 _GLUED_QUESTION = re.compile(rf"\s(?={_NUM}\.\s+[A-ZÄÖÜ„])")
-_DATE_START = re.compile(rf"\d{{1,2}}\.\s+(?:{'|'.join(map(re.escape, _MONTHS))})")
 
 
 def _is_marker(text: str) -> bool:
     numbered = NUMBERED.match(text)
     return bool(ANSWER.match(text) or FRAGE.match(text) or VORBEMERKUNG.match(text)
-                or (numbered and not numbered.group("rest").startswith(_MONTHS)))
+                or (numbered and not numbered.group("rest").startswith(MONTH_WORDS)))
 
 
 def _is_signature_block(block: list[Line]) -> bool:
@@ -317,21 +307,21 @@ def _is_signature_block(block: list[Line]) -> bool:
     texts = [l.text for l in block if not l.blank]
     if not texts:
         return False
-    date = _CLOSING_DATE.match(texts[0])
+    date = CLOSING_DATE.match(texts[0])
     if not date:
         return False
     after_date = ([texts[0][date.end():]] if texts[0][date.end():] else []) + texts[1:]
-    return (bool(after_date) and bool(_SIGNATURE_LEAD.match(after_date[0]))
-            and any(_AUTHORITY_START.match(t) or _GLUED_AUTHORITY.search(t) for t in after_date))
+    return (bool(after_date) and bool(SIGNATURE_LEAD.match(after_date[0]))
+            and any(SIGNATURE_AUTHORITY.match(t) or GLUED_AUTHORITY.search(t) for t in after_date))
 
 
 def _split_glued_closings(lines: list[Line]) -> list[Line]:
     """Return `lines` with a numbered Frage that follows a flattened signature line in the same line split off."""
     out: list[Line] = []
     for line in lines:
-        authority = _GLUED_AUTHORITY.search(line.text) if CLOSING.match(line.text) else None
+        authority = GLUED_AUTHORITY.search(line.text) if CLOSING_START.match(line.text) else None
         glued = _GLUED_QUESTION.search(line.text, authority.end()) if authority else None
-        if glued and not _DATE_START.match(line.text[glued.end():]):
+        if glued and not DATE_START.match(line.text[glued.end():]):
             out.append(Line(line.text[:glued.start()], line.page, line.offset, line.indented))
             out.append(Line(line.text[glued.end():], line.page, line.offset + glued.end()))
         else:
@@ -349,20 +339,20 @@ def _split_closing(lines: list[Line]) -> tuple[list[Line], list[Line]]:
     step = 0  # 0: `Berlin, den`, 1: lead or name, 2: name, 3: authority, 4: authority continued / Eingang
     for i in filled:
         text = lines[i].text
-        if step == 4 and glued_authority_ends and not _RECEIVED.match(text):
+        if step == 4 and glued_authority_ends and not RECEIVED_START.match(text):
             break  # the authority was the end of a flattened signature line: what follows is text
-        glued = _GLUED_AUTHORITY.search(text)
+        glued = GLUED_AUTHORITY.search(text)
         if step == 0:
             step, end = 1, i + 1
         elif _is_marker(text):
             break  # the next Frage or answer: the signature block ended before it
-        elif _RECEIVED.match(text):
+        elif RECEIVED_START.match(text):
             end, step = i + 1, 5
-        elif step == 1 and _SIGNATURE_LEAD.match(text):
+        elif step == 1 and SIGNATURE_LEAD.match(text):
             step, end = 2, i + 1
-        elif step in (1, 2) and not _AUTHORITY_START.match(text) and len(text.split()) <= 8:
+        elif step in (1, 2) and not SIGNATURE_AUTHORITY.match(text) and len(text.split()) <= 8:
             step, end = 3, i + 1
-        elif step in (1, 2, 3) and _AUTHORITY_START.match(text):
+        elif step in (1, 2, 3) and SIGNATURE_AUTHORITY.match(text):
             step, end = 4, i + 1
         elif step == 4 and len(text) < 60 and (lines[end - 1].text.endswith((",", "für", "und")) or
                                                text[:1].islower() or text.startswith(("und ", "Umwelt"))):
