@@ -15,115 +15,15 @@ from dataclasses import dataclass, field
 
 from .cleaning import Line, TextStyle, split_paragraphs, join_paragraph
 from .footnotes import Footnote, footnote_pages, render_with_footnotes
+from .markers import (ANSWER, FRAGE, LETTER, NUMBER, NUMBERED, VORBEMERKUNG, child_key, child_label, expected_next,
+                      has_letter, is_date, is_marker, label_within, normalise_label, numbered_label, parent_label,
+                      parse_labels, top_number, without_letter)
 from .vocabulary import (CLOSING_DATE, CLOSING_START, DATE_START, GLUED_AUTHORITY, MONTH_WORDS, RECEIVED_START,
                          SIGNATURE_AUTHORITY, SIGNATURE_LEAD)
 
-_NUM = r"\d{1,2}(?:\.\d{1,2}){0,3}"
-_LETTER_PART = r"(?:\s*[a-z](?:\)|\.(?!\d))?)"
-_NUM_END = r"(?:\.\)|\.|\))?"  # `1.`, `1)`, `1.)`
-# `Zu a):` names a sub-question of the Frage in hand (the context); only with the bracket, so `Zu a.` in a
-# sentence is not read as a marker.
-_LABEL = rf"(?:{_NUM}{_NUM_END}{_LETTER_PART}?|[a-z]\))"
-_LABELS = rf"{_LABEL}(?:\s*(?:,|und|bis|sowie|u\.|&)\s*(?:{_NUM}{_NUM_END})?{_LETTER_PART}?)*"
-ANSWER = re.compile(
-    rf"^(?P<head>(?:Antwort\s+)?[Zz]u\s+(?:(?:den\s+)?Fragen?\s+(?:Nr\.\s*)?)?(?P<labels>{_LABELS})\s*:)\s*(?P<rest>.*)$"
-)
-FRAGE = re.compile(rf"^(?P<head>Frage\s+(?:Nr\.\s*)?(?P<labels>{_LABEL})\s*:)\s*(?P<rest>.*)$")
-NUMBERED = re.compile(
-    rf"^(?P<head>(?P<labels>{_NUM})(?:\.\)|\.|\))(?=\s|[A-ZÄÖÜ„\"“(])|(?P<labels2>\d{{1,2}}(?:\.\d{{1,2}}){{1,3}})(?=\s))\s*(?P<rest>\S.*)$"
-)
-LETTER = re.compile(r"^(?P<head>(?P<letter>[a-z])(?:\)|\.))\s+(?P<rest>\S.*)$")
-VORBEMERKUNG = re.compile(r"^(?P<head>Vorbemerkung(?:en)?(?:\s+[^:]{1,80}?)?)\s*:\s*(?P<rest>.*)$")
 INTRO = re.compile(r"wie\s+folgt\s*:?")
 _ASKER_REMARK = re.compile(r"\b(?:des|der)\s+(?:Abgeordneten|Fragestellers|Fragestellerin|Fragesteller)", re.I)
 TEXT_CHUNK_CHARS = 1200
-
-
-# --- labels -------------------------------------------------------------------------------------------------
-
-def normalise_label(number: str, letter: str | None = None) -> str:
-    """Return a Frage label as cited: `5. a.` -> `5a`, `1.1.` -> `1.1`, `1 a` -> `1a`."""
-    number = re.sub(r"\s+", "", number).rstrip(".")
-    return number + (letter or "")
-
-
-def parse_labels(text: str, context: str | None = None) -> list[str]:
-    """Return the Frage labels named in an answer marker, ranges expanded (`9. a bis c` -> 9a, 9b, 9c)."""
-    tokens = re.findall(rf"({_NUM})\.?|\b([a-z])\b(?:\)|\.)?|(bis)", text)
-    labels: list[str] = []
-    number = context
-    pending_range = False
-    for num, letter, bis in tokens:
-        if bis:
-            pending_range = bool(labels)
-            continue
-        if num:
-            number = num
-            label = normalise_label(num)
-        else:
-            if number is None:
-                continue
-            label = normalise_label(number, letter)
-            if labels and labels[-1] == normalise_label(number):
-                labels.pop()  # `6. a und b`: the number is the parent of the letters, not an answer of its own
-        if pending_range:
-            labels.extend(_expand_range(labels[-1], label))
-        labels.append(label)
-        pending_range = False
-    seen = []
-    for label in labels:
-        if label not in seen:
-            seen.append(label)
-    return seen
-
-
-def _expand_range(first: str, last: str) -> list[str]:
-    """Return the labels strictly between `first` and `last` (`9a`..`9c` -> [9b], `5`..`8` -> [6, 7])."""
-    a, b = re.match(r"^([\d.]+)([a-z]?)$", first), re.match(r"^([\d.]+)([a-z]?)$", last)
-    if not a or not b:
-        return []
-    if a.group(2) and b.group(2) and a.group(1) == b.group(1):
-        return [a.group(1) + chr(c) for c in range(ord(a.group(2)) + 1, ord(b.group(2)))]
-    head_a, _, tail_a = a.group(1).rpartition(".")
-    head_b, _, tail_b = b.group(1).rpartition(".")
-    if not a.group(2) and not b.group(2) and head_a == head_b and int(tail_b) - int(tail_a) < 50:
-        prefix = head_a + "." if head_a else ""
-        return [f"{prefix}{n}" for n in range(int(tail_a) + 1, int(tail_b))]
-    return []
-
-
-def parent_label(label: str) -> str | None:
-    """Return the label of the heading a sub-question belongs to (`5a` -> `5`, `1.1.1` -> `1.1`)."""
-    if re.search(r"[a-z]$", label):
-        return label[:-1]
-    if "." in label:
-        return label.rsplit(".", 1)[0]
-    return None
-
-
-def _label_within(label: str, ancestor: str) -> bool:
-    """Return True when `label` is a sub-question of `ancestor` (`5a` within `5`, `1.1.1` within `1`)."""
-    parent = parent_label(label)
-    while parent:
-        if parent == ancestor:
-            return True
-        parent = parent_label(parent)
-    return False
-
-
-def _top(label: str) -> int:
-    return int(re.match(r"\d+", label).group(0))
-
-
-def _expected_next(last: str | None) -> set[str]:
-    if last is None:
-        return {"1"}
-    base = re.sub(r"[a-z]$", "", last)
-    parts = base.split(".")
-    expected = {str(int(parts[0]) + 1), base + ".1"}
-    for depth in range(1, len(parts)):
-        expected.add(".".join(parts[:depth] + [str(int(parts[depth]) + 1)]))
-    return expected
 
 
 # --- events -------------------------------------------------------------------------------------------------
@@ -166,12 +66,12 @@ def find_events(lines: list[Line]) -> Layout:
         if match:
             for label in parse_labels(match.group("labels"), context):
                 answers.setdefault(label, []).append(i)
-                context = re.sub(r"[a-z]$", "", label)
+                context = without_letter(label)
             continue
         match = FRAGE.match(line.text) or NUMBERED.match(line.text)
         if match:
             named = parse_labels(match.group("labels") or match.groupdict().get("labels2") or "")
-            context = re.sub(r"[a-z]$", "", named[0]) if named else context
+            context = without_letter(named[0]) if named else context
     uses_frage_markers = any(FRAGE.match(line.text) for line in lines)
     first_marker = next((i for i, line in enumerate(lines) if ANSWER.match(line.text) or FRAGE.match(line.text)
                          or VORBEMERKUNG.match(line.text)), len(lines))
@@ -192,7 +92,7 @@ def find_events(lines: list[Line]) -> Layout:
 
     def answered_later(label: str, i: int) -> int | None:
         """Return the line of the first answer marker after line i naming `label` or a sub-question of it."""
-        found = [j for named, indices in answers.items() if named == label or _label_within(named, label)
+        found = [j for named, indices in answers.items() if named == label or label_within(named, label)
                  for j in indices if j > i]
         return min(found) if found else None
 
@@ -217,14 +117,14 @@ def find_events(lines: list[Line]) -> Layout:
             labels = parse_labels(match.group("labels"), parent)
             events.append(Event("answer", labels, match.group("head"), i, _rest(match, line)))
             if labels:
-                parent = re.sub(r"[a-z]$", "", labels[0])
+                parent = without_letter(labels[0])
             continue
         match = FRAGE.match(text)
         if match:
             label = parse_labels(match.group("labels"))[:1] or [normalise_label(match.group("labels"))]
             events.append(Event("question", label, match.group("head"), i, _rest(match, line)))
             last_question, seen_question = label[0], True
-            parent = re.sub(r"[a-z]$", "", label[0])
+            parent = without_letter(label[0])
             continue
         match = VORBEMERKUNG.match(text)
         if match and not seen_question and not in_answer:
@@ -232,7 +132,7 @@ def find_events(lines: list[Line]) -> Layout:
             continue
         match = None if uses_frage_markers else NUMBERED.match(text)
         if match:
-            label = normalise_label(match.group("labels") or match.group("labels2"))
+            label = numbered_label(match)
             if _accept_numbered(label, match.group("rest"), i, lines, closing_at, in_answer, last_question,
                                 answered_later, excerpt=intro is None and not seen_question):
                 events.append(Event("question", [label], match.group("head"), i, _rest(match, line)))
@@ -273,13 +173,12 @@ def _accept_numbered(label, rest, i, lines, end, in_answer, last_question, answe
         for j in range(i + 1, min(answer_at, end)):
             text = lines[j].text
             match = NUMBERED.match(text)
-            if match and normalise_label(match.group("labels") or match.group("labels2")) == label \
-                    and not match.group("rest").startswith(MONTH_WORDS):
+            if match and numbered_label(match) == label and not is_date(match):
                 return False
         return True
     # Inside an answer an expected number may start a list; a Frage asks something.
     window = " ".join(lines[j].text for j in range(i, min(i + 3, end)))
-    if label not in _expected_next(last_question):
+    if label not in expected_next(last_question):
         # An excerpt (no letter head) may start at any Frage: its first numbered line that asks something is one.
         return excerpt and not in_answer and "?" in window
     if not in_answer:
@@ -293,13 +192,7 @@ def _owner_from_answers(letter: str, answers: dict) -> str | None:
 
 
 # A numbered Frage glued to the end of a flattened signature line (`… Klimaschutz 2. Wie wirkt …`).
-_GLUED_QUESTION = re.compile(rf"\s(?={_NUM}\.\s+[A-ZÄÖÜ„])")
-
-
-def _is_marker(text: str) -> bool:
-    numbered = NUMBERED.match(text)
-    return bool(ANSWER.match(text) or FRAGE.match(text) or VORBEMERKUNG.match(text)
-                or (numbered and not numbered.group("rest").startswith(MONTH_WORDS)))
+_GLUED_QUESTION = re.compile(rf"\s(?={NUMBER}\.\s+[A-ZÄÖÜ„])")
 
 
 def _is_signature_block(block: list[Line]) -> bool:
@@ -344,7 +237,7 @@ def _split_closing(lines: list[Line]) -> tuple[list[Line], list[Line]]:
         glued = GLUED_AUTHORITY.search(text)
         if step == 0:
             step, end = 1, i + 1
-        elif _is_marker(text):
+        elif is_marker(text):
             break  # the next Frage or answer: the signature block ended before it
         elif RECEIVED_START.match(text):
             end, step = i + 1, 5
@@ -506,7 +399,7 @@ def _question_for(label: str, before: int, questions: list[Event]) -> Event | No
 
 
 def _is_descendant(question: Event, ancestor: Event) -> bool:
-    return question.index >= ancestor.index and _label_within(question.labels[0], ancestor.labels[0])
+    return question.index >= ancestor.index and label_within(question.labels[0], ancestor.labels[0])
 
 
 def _ancestors(question: Event, questions: list[Event]) -> list[Event]:
@@ -604,13 +497,13 @@ def numbering_warnings(questions: list[Event], layout: Layout, document_id: str)
     warnings: list[str] = []
     labels = [q.labels[0] for q in questions]
     answer_labels = [l for e in layout.events if e.kind == "answer" for l in e.labels]
-    tops = sorted({_top(l) for l in labels + answer_labels})
+    tops = sorted({top_number(l) for l in labels + answer_labels})
     if tops:
         first = 1 if layout.intro_found else tops[0]
         expected = list(range(first, tops[-1] + 1))
         for number in expected:
             if number not in tops:
-                after = next((q for q in questions if _top(q.labels[0]) > number), None)
+                after = next((q for q in questions if top_number(q.labels[0]) > number), None)
                 page = _first_page(after) if after else 0
                 warnings.append(f"{document_id} page {page}: Frage {number} is missing "
                                 f"(the numbering jumps over it)")
@@ -620,20 +513,10 @@ def numbering_warnings(questions: list[Event], layout: Layout, document_id: str)
         if parent is not None and label not in children.get(parent, []):
             children.setdefault(parent, []).append(label)
     for parent, kids in children.items():
-        letters = bool(re.search(r"[a-z]$", kids[0]))
-        keys = sorted(_child_key(k) for k in kids)
+        letters = has_letter(kids[0])
+        keys = sorted(child_key(k) for k in kids)
         for previous, current in zip(keys, keys[1:]):
             if current - previous > 1:
                 warnings.append(f"{document_id}: sub-questions of Frage {parent} skip from "
-                                f"{_child_name(parent, previous, letters)} to {_child_name(parent, current, letters)}")
+                                f"{child_label(parent, previous, letters)} to {child_label(parent, current, letters)}")
     return warnings
-
-
-def _child_key(label: str) -> int:
-    if re.search(r"[a-z]$", label):
-        return ord(label[-1]) - ord("a") + 1
-    return int(label.rsplit(".", 1)[1])
-
-
-def _child_name(parent: str, key: int, letters: bool) -> str:
-    return f"{parent}{chr(ord('a') + key - 1)}" if letters else f"{parent}.{key}"
