@@ -11,8 +11,8 @@ from pathlib import Path
 from ..documents import Asker
 from ..errors import DocumentReadError
 from .cleaning import Line, TextStyle, join_paragraph
-from .vocabulary import (AUTHORITY, CLOSING_DATE, DATE, GLUED_AUTHORITY, RECEIVED, SIGNATURE_LEAD,
-                         parse_date)
+from .closing import read_signature
+from .vocabulary import AUTHORITY, DATE, RECEIVED, parse_date
 
 PARDOK_BASE = "https://pardok.parlament-berlin.de/starweb/adis/citat/VT"
 _DOC_TYPE = re.compile(r"\b(Schriftliche|Kleine|Mündliche|Große|Dringliche)\s+Anfrage\b")
@@ -98,7 +98,9 @@ def extract_metadata(preamble: list[Line], closing: list[Line], style: TextStyle
     if match:
         meta["answered_on"], meta["answered_received_on"] = parse_date(match["date"]), parse_date(match["received"])
     meta["authority"] = _authority(lines, style)
-    closing_meta = _closing(closing, style)
+    signature = read_signature(closing)
+    closing_meta = {"answered_on": signature.answered_on, "answered_received_on": signature.answered_received_on,
+                    "signatory": signature.signatory, "authority": _authority(signature.authority_lines, style)}
     for key, value in closing_meta.items():
         if value and not meta.get(key):
             meta[key] = value
@@ -196,41 +198,6 @@ def _authority(lines: list[Line], style: TextStyle) -> str | None:
                     break
             return _clean_title(join_paragraph(parts, style))
     return None
-
-
-def _closing(closing: list[Line], style: TextStyle) -> dict:
-    lines = [l for l in closing if not l.blank and not re.match(r"^[.…_\s]+$", l.text)]
-    meta: dict = {}
-    if not lines:
-        return meta
-    rest = lines[1:]
-    match = CLOSING_DATE.match(lines[0].text)
-    if match:
-        meta["answered_on"] = parse_date(match["date"])
-        # flattened text: `Berlin, den 25. November 2021 In Vertretung Martin Matz Senatsverwaltung …` in one line
-        rest = _remainder(lines[0], match.end()) + rest
-    for line in lines:
-        match = re.search(RECEIVED, line.text)
-        if match:
-            meta["answered_received_on"] = parse_date(match["received"])
-    match = SIGNATURE_LEAD.match(rest[0].text) if rest else None
-    if match:
-        rest = _remainder(rest[0], match.end()) + rest[1:]
-    if rest and not AUTHORITY.match(rest[0].text) and not rest[0].text.startswith("("):
-        authority = GLUED_AUTHORITY.search(rest[0].text)
-        name = rest[0].text[:authority.start() if authority else None].strip()
-        if name and len(name.split()) <= 6:
-            meta["signatory"] = name
-        glued = rest[0].text[len(name):].strip()
-        rest = ([Line(glued, rest[0].page)] if glued else []) + rest[1:]
-    meta["authority"] = _authority(rest, style)
-    return meta
-
-
-def _remainder(line: Line, start: int) -> list[Line]:
-    """Return the text of `line` after `start` as a line of its own (none if nothing follows)."""
-    text = line.text[start:].strip()
-    return [Line(text, line.page)] if text else []
 
 
 def read_sidecar(path: Path) -> dict:

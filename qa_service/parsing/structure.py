@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 from .cleaning import Line, TextStyle, split_paragraphs, join_paragraph
 from .footnotes import Footnote, footnote_pages, render_with_footnotes
-from .markers import (ANSWER, FRAGE, LETTER, NUMBER, NUMBERED, VORBEMERKUNG, child_key, child_label, expected_next,
-                      has_letter, is_date, is_marker, label_within, normalise_label, numbered_label, parent_label,
-                      parse_labels, top_number, without_letter)
-from .vocabulary import (CLOSING_DATE, CLOSING_START, DATE_START, GLUED_AUTHORITY, MONTH_WORDS, RECEIVED_START,
-                         SIGNATURE_AUTHORITY, SIGNATURE_LEAD)
+from .markers import (ANSWER, FRAGE, LETTER, NUMBERED, VORBEMERKUNG, child_key, child_label, expected_next, has_letter,
+                      is_date, label_within, normalise_label, numbered_label, parent_label, parse_labels, top_number,
+                      without_letter)
+from .closing import is_signature_block, signature_block, split_glued_closings
+from .vocabulary import CLOSING_START, MONTH_WORDS
 
 INTRO = re.compile(r"wie\s+folgt\s*:?")
 _ASKER_REMARK = re.compile(r"\b(?:des|der)\s+(?:Abgeordneten|Fragestellers|Fragestellerin|Fragesteller)", re.I)
@@ -58,7 +58,7 @@ class Layout:
 
 def find_events(lines: list[Line]) -> Layout:
     """Return the document's layout: preamble, Frage/Antwort/Vorbemerkung events, closing."""
-    lines = _split_glued_closings(lines)
+    lines = split_glued_closings(lines)
     answers = {}  # label -> indices of answer markers naming it
     context = None  # the number in hand, for answers naming only a letter (`Zu a):`)
     for i, line in enumerate(lines):
@@ -106,8 +106,8 @@ def find_events(lines: list[Line]) -> Layout:
             (events[-1].lines if events else unplaced).append(line)
             continue
         if CLOSING_START.match(text):
-            block, _ = _split_closing(lines[i:closing_at])
-            if _is_signature_block(block):
+            block, _ = signature_block(lines[i:closing_at])
+            if is_signature_block(block):
                 # Not the Senate's words about this Frage: cut it, like the final one, and go on with the text after.
                 inner_closings.append(block)
                 skip_to = i + len(block)
@@ -151,7 +151,7 @@ def find_events(lines: list[Line]) -> Layout:
                     last_letter[owner], last_question, seen_question = letter, label, True
                     continue
         (events[-1].lines if events else unplaced).append(line)
-    closing, trailing = _split_closing(lines[closing_at:])
+    closing, trailing = signature_block(lines[closing_at:])
     if not any(not l.blank for l in closing) and inner_closings:
         closing = inner_closings[-1]  # an excerpt that ends before its own closing: the cut one names date and signer
     return Layout(preamble=lines[:start], unplaced=unplaced, events=events, closing=closing, trailing=trailing,
@@ -189,75 +189,6 @@ def _accept_numbered(label, rest, i, lines, end, in_answer, last_question, answe
 def _owner_from_answers(letter: str, answers: dict) -> str | None:
     owners = {label[:-1] for label in answers if label.endswith(letter) and label[:-1][-1:].isdigit()}
     return owners.pop() if len(owners) == 1 else None
-
-
-# A numbered Frage glued to the end of a flattened signature line (`… Klimaschutz 2. Wie wirkt …`).
-_GLUED_QUESTION = re.compile(rf"\s(?={NUMBER}\.\s+[A-ZÄÖÜ„])")
-
-
-def _is_signature_block(block: list[Line]) -> bool:
-    """Return True for `Berlin, den <date>` + `In Vertretung`/`Im Auftrag` + name + authority (a whole closing)."""
-    texts = [l.text for l in block if not l.blank]
-    if not texts:
-        return False
-    date = CLOSING_DATE.match(texts[0])
-    if not date:
-        return False
-    after_date = ([texts[0][date.end():]] if texts[0][date.end():] else []) + texts[1:]
-    return (bool(after_date) and bool(SIGNATURE_LEAD.match(after_date[0]))
-            and any(SIGNATURE_AUTHORITY.match(t) or GLUED_AUTHORITY.search(t) for t in after_date))
-
-
-def _split_glued_closings(lines: list[Line]) -> list[Line]:
-    """Return `lines` with a numbered Frage that follows a flattened signature line in the same line split off."""
-    out: list[Line] = []
-    for line in lines:
-        authority = GLUED_AUTHORITY.search(line.text) if CLOSING_START.match(line.text) else None
-        glued = _GLUED_QUESTION.search(line.text, authority.end()) if authority else None
-        if glued and not DATE_START.match(line.text[glued.end():]):
-            out.append(Line(line.text[:glued.start()], line.page, line.offset, line.indented))
-            out.append(Line(line.text[glued.end():], line.page, line.offset + glued.end()))
-        else:
-            out.append(line)
-    return out
-
-
-def _split_closing(lines: list[Line]) -> tuple[list[Line], list[Line]]:
-    """Return the signature block (date, name, authority, Eingang) and any text after it."""
-    if not lines:
-        return [], []
-    filled = [i for i, line in enumerate(lines) if not line.blank]
-    end = 0  # index after the last line of the signature block
-    glued_authority_ends = False
-    step = 0  # 0: `Berlin, den`, 1: lead or name, 2: name, 3: authority, 4: authority continued / Eingang
-    for i in filled:
-        text = lines[i].text
-        if step == 4 and glued_authority_ends and not RECEIVED_START.match(text):
-            break  # the authority was the end of a flattened signature line: what follows is text
-        glued = GLUED_AUTHORITY.search(text)
-        if step == 0:
-            step, end = 1, i + 1
-        elif is_marker(text):
-            break  # the next Frage or answer: the signature block ended before it
-        elif RECEIVED_START.match(text):
-            end, step = i + 1, 5
-        elif step == 1 and SIGNATURE_LEAD.match(text):
-            step, end = 2, i + 1
-        elif step in (1, 2) and not SIGNATURE_AUTHORITY.match(text) and len(text.split()) <= 8:
-            step, end = 3, i + 1
-        elif step in (1, 2, 3) and SIGNATURE_AUTHORITY.match(text):
-            step, end = 4, i + 1
-        elif step == 4 and len(text) < 60 and (lines[end - 1].text.endswith((",", "für", "und")) or
-                                               text[:1].islower() or text.startswith(("und ", "Umwelt"))):
-            end = i + 1
-        elif step == 4 and len(text) < 60 and not text.endswith((".", "?", ":")):
-            end = i + 1
-        else:
-            break
-        if glued and end == i + 1:
-            step = 4
-            glued_authority_ends = not text.endswith((",", "für", "und", "-"))
-    return lines[:end], [line for line in lines[end:] if not line.blank]
 
 
 # --- chunks -------------------------------------------------------------------------------------------------
