@@ -1,8 +1,8 @@
 """Marker lines and the grammar of the Frage labels they carry.
 
-A marker starts a Frage (`Frage 1:`, `1. Wie …`, `1.1 …`, `a) …`), an answer (`Zu 1.:`, `Antwort zu 2. a) bis c):`)
-or a Vorbemerkung. A label is how an answer cites a Frage: `5`, `5a`, `1.1`; a sub-question's parent is the label
-without its last letter or number (`5a` -> `5`, `1.1.1` -> `1.1`).
+A marker starts a Frage (`Frage 1:`, `1. Wie …`, `1.1 …`, `a) …`), an answer (`Zu 1.:`, `Zu 2. a) bis c):`) or a
+Vorbemerkung. A label is how an answer cites a Frage: `5`, `5a`, `1.1`; a sub-question's parent is its label without
+the last letter or number (`5a` -> `5`, `1.1.1` -> `1.1`).
 """
 from __future__ import annotations
 

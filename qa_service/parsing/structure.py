@@ -19,7 +19,7 @@ from .markers import (ANSWER, FRAGE, LETTER, NUMBERED, VORBEMERKUNG, child_key, 
                       is_date, label_within, normalise_label, numbered_label, parent_label, parse_labels, top_number,
                       without_letter)
 from .closing import is_signature_block, signature_block, split_glued_closings
-from .vocabulary import CLOSING_START, MONTH_WORDS
+from .vocabulary import CLOSING_START
 
 INTRO = re.compile(r"wie\s+folgt\s*:?")
 _ASKER_REMARK = re.compile(r"\b(?:des|der)\s+(?:Abgeordneten|Fragestellers|Fragestellerin|Fragesteller)", re.I)
@@ -58,8 +58,168 @@ class Layout:
 
 def find_events(lines: list[Line]) -> Layout:
     """Return the document's layout: preamble, Frage/Antwort/Vorbemerkung events, closing."""
-    lines = split_glued_closings(lines)
-    answers = {}  # label -> indices of answer markers naming it
+    return _Scanner(split_glued_closings(lines)).scan()
+
+
+class _Scanner:
+    """One read of a document's lines, top to bottom, into events: one method per kind of marker line.
+
+    A first pass finds what the scan needs to know ahead: where the letter head ends, where the final closing
+    starts and which Fragen the answer markers name. The scan then remembers how the Fragen so far were numbered.
+    """
+
+    def __init__(self, lines: list[Line]):
+        self.lines = lines
+        self.answers = _answer_lines(lines)  # label -> the lines of the answer markers naming it
+        self.uses_frage_markers = any(FRAGE.match(line.text) for line in lines)  # then `1. …` lines are text
+        self.intro = _intro_line(lines)  # the letter's `… wie folgt:`; None in an excerpt without letter head
+        self.start = self.intro + 1 if self.intro is not None else 0
+        self.closing_at = self._closing_line()
+        self.events: list[Event] = []
+        self.unplaced: list[Line] = []  # text before the first marker
+        self.inner_closings: list[list[Line]] = []  # signature blocks between the Fragen (excerpts joining two parts)
+        self.seen_question = False
+        self.last_question: str | None = None  # the label of the latest Frage
+        self.parent: str | None = None  # the number that letter lines (`a) …`) and `Zu a):` belong to
+        self.last_letter: dict[str, str] = {}  # number -> the letter of its latest sub-question
+
+    def scan(self) -> Layout:
+        """Return the layout of the document, reading each line between the letter head and the closing once."""
+        i = self.start
+        while i < self.closing_at:
+            i = self._read(i)
+        closing, trailing = signature_block(self.lines[self.closing_at:])
+        if not any(not l.blank for l in closing) and self.inner_closings:
+            # An excerpt that ends before its own closing: the block cut from between the Fragen names date and signer.
+            closing = self.inner_closings[-1]
+        return Layout(preamble=self.lines[:self.start], unplaced=self.unplaced, events=self.events, closing=closing,
+                      trailing=trailing, intro_found=self.intro is not None)
+
+    def _read(self, i: int) -> int:
+        """Read line i into the events; return the index of the next line to read."""
+        line = self.lines[i]
+        if not line.blank:
+            block = self._inner_closing(i)
+            if block:
+                # Not the Senate's words about this Frage: cut it, like the final one, and go on with the text after.
+                self.inner_closings.append(block)
+                return i + len(block)
+            if any(read(i) for read in (self._answer, self._frage, self._vorbemerkung, self._numbered, self._letter)):
+                return i + 1
+        (self.events[-1].lines if self.events else self.unplaced).append(line)  # text of the marker before it
+        return i + 1
+
+    def _inner_closing(self, i: int) -> list[Line]:
+        """Return the whole signature block that starts at line i, else []."""
+        if not CLOSING_START.match(self.lines[i].text):
+            return []
+        block, _ = signature_block(self.lines[i:self.closing_at])
+        return block if is_signature_block(block) else []
+
+    def _answer(self, i: int) -> bool:
+        """Read `Zu 2.:`, `Antwort zu Frage 3 a) und b):`; a bare letter (`Zu a):`) belongs to the number in hand."""
+        match = ANSWER.match(self.lines[i].text)
+        if not match:
+            return False
+        labels = parse_labels(match.group("labels"), self.parent)
+        self._add("answer", labels, match, i)
+        if labels:
+            self.parent = without_letter(labels[0])
+        return True
+
+    def _frage(self, i: int) -> bool:
+        """Read `Frage 1:`, `Frage 2 a):`."""
+        match = FRAGE.match(self.lines[i].text)
+        if not match:
+            return False
+        label = (parse_labels(match.group("labels")) or [normalise_label(match.group("labels"))])[0]
+        self._add_question(label, match, i)
+        self.parent = without_letter(label)
+        return True
+
+    def _vorbemerkung(self, i: int) -> bool:
+        """Read `Vorbemerkung der Verwaltung:` before the first Frage; later the word is text of an answer."""
+        match = VORBEMERKUNG.match(self.lines[i].text)
+        if not match or self.seen_question or self._in_answer():
+            return False
+        self._add("vorbemerkung", [], match, i)
+        return True
+
+    def _numbered(self, i: int) -> bool:
+        """Read `1. Wie viele …`, `1.1 …` when it is a Frage; where `Frage N:` marks the Fragen, it is text."""
+        match = None if self.uses_frage_markers else NUMBERED.match(self.lines[i].text)
+        if not match or is_date(match):
+            return False
+        label = numbered_label(match)
+        if not self._is_numbered_question(label, i):
+            return False
+        self._add_question(label, match, i)
+        self.parent = label
+        return True
+
+    def _is_numbered_question(self, label: str, i: int) -> bool:
+        """Return True when the numbered line i is Frage `label`, not a count or list item of an answer."""
+        answer_at = self._answered_after(label, i)
+        if answer_at is not None:
+            # The Frage is the last line numbered `label` before its answer: `2. Quartal …` or a list item `3. …` in
+            # an earlier answer is not, even when other Fragen and answers stand between it and the real Frage.
+            return not any(self._numbered_as(label, j) for j in range(i + 1, min(answer_at, self.closing_at)))
+        # Inside an answer an expected number may start a list; a Frage asks something.
+        asks = "?" in " ".join(self.lines[j].text for j in range(i, min(i + 3, self.closing_at)))
+        if label not in expected_next(self.last_question):
+            # An excerpt (no letter head) may start at any Frage: its first numbered line that asks something is one.
+            return self.intro is None and not self.seen_question and not self._in_answer() and asks
+        return not self._in_answer() or asks
+
+    def _numbered_as(self, label: str, j: int) -> bool:
+        """Return True when line j is numbered `label` (and is no date)."""
+        match = NUMBERED.match(self.lines[j].text)
+        return bool(match) and numbered_label(match) == label and not is_date(match)
+
+    def _letter(self, i: int) -> bool:
+        """Read `a) …` as a sub-question of the number in hand, when an answer names it or it is the next letter."""
+        match = LETTER.match(self.lines[i].text)
+        if not match:
+            return False
+        letter = match.group("letter")
+        owner = self.parent or _owner_from_answers(letter, self.answers)
+        if owner is None:
+            return False
+        label = owner + letter
+        previous = self.last_letter.get(owner)
+        expected = letter == (chr(ord(previous) + 1) if previous else "a")
+        if self._answered_after(label, i) is None and not (expected and not self._in_answer() and self.seen_question):
+            return False
+        self._add_question(label, match, i)
+        self.last_letter[owner] = letter
+        return True
+
+    def _add(self, kind: str, labels: list[str], match: re.Match, i: int) -> None:
+        self.events.append(Event(kind, labels, match.group("head"), i, _rest(match, self.lines[i])))
+
+    def _add_question(self, label: str, match: re.Match, i: int) -> None:
+        self._add("question", [label], match, i)
+        self.last_question, self.seen_question = label, True
+
+    def _in_answer(self) -> bool:
+        return bool(self.events) and self.events[-1].kind == "answer"
+
+    def _answered_after(self, label: str, i: int) -> int | None:
+        """Return the line of the first answer marker after line i naming `label` or a sub-question of it."""
+        found = [j for named, indices in self.answers.items() if named == label or label_within(named, label)
+                 for j in indices if j > i]
+        return min(found) if found else None
+
+    def _closing_line(self) -> int:
+        """Return where the final signature block starts: the first `Berlin, den …` after the last answer marker."""
+        last_answer = max((i for indices in self.answers.values() for i in indices), default=-1)
+        return next((i for i in range(max(self.start, last_answer + 1), len(self.lines))
+                     if CLOSING_START.match(self.lines[i].text)), len(self.lines))
+
+
+def _answer_lines(lines: list[Line]) -> dict[str, list[int]]:
+    """Return, for each label the answer markers name, the lines of those markers."""
+    answers: dict[str, list[int]] = {}
     context = None  # the number in hand, for answers naming only a letter (`Zu a):`)
     for i, line in enumerate(lines):
         match = ANSWER.match(line.text)
@@ -72,118 +232,20 @@ def find_events(lines: list[Line]) -> Layout:
         if match:
             named = parse_labels(match.group("labels") or match.groupdict().get("labels2") or "")
             context = without_letter(named[0]) if named else context
-    uses_frage_markers = any(FRAGE.match(line.text) for line in lines)
+    return answers
+
+
+def _intro_line(lines: list[Line]) -> int | None:
+    """Return the line of the letter's `… beantworte ich Ihre Anfrage wie folgt:`, which ends the letter head."""
     first_marker = next((i for i, line in enumerate(lines) if ANSWER.match(line.text) or FRAGE.match(line.text)
                          or VORBEMERKUNG.match(line.text)), len(lines))
-    # The letter's `… beantworte ich Ihre Anfrage wie folgt:` ends the letter head; a later `wie folgt` is text.
-    intro = next((i for i, line in enumerate(lines[:first_marker]) if INTRO.search(line.text)), None)
-    start = intro + 1 if intro is not None else 0
-    last_answer = max((i for idx in answers.values() for i in idx), default=-1)
-    closing_at = next((i for i in range(max(start, last_answer + 1), len(lines)) if CLOSING_START.match(lines[i].text)),
-                      len(lines))
-    events: list[Event] = []
-    unplaced: list[Line] = []
-    last_question: str | None = None
-    parent: str | None = None  # the numbered question sub-letters belong to
-    last_letter: dict[str, str] = {}
-    seen_question = False
-    inner_closings: list[list[Line]] = []  # signature blocks between the Fragen (excerpts joining two parts)
-    skip_to = start
-
-    def answered_later(label: str, i: int) -> int | None:
-        """Return the line of the first answer marker after line i naming `label` or a sub-question of it."""
-        found = [j for named, indices in answers.items() if named == label or label_within(named, label)
-                 for j in indices if j > i]
-        return min(found) if found else None
-
-    for i in range(start, closing_at):
-        if i < skip_to:
-            continue
-        line = lines[i]
-        text = line.text
-        in_answer = bool(events) and events[-1].kind == "answer"
-        if line.blank:
-            (events[-1].lines if events else unplaced).append(line)
-            continue
-        if CLOSING_START.match(text):
-            block, _ = signature_block(lines[i:closing_at])
-            if is_signature_block(block):
-                # Not the Senate's words about this Frage: cut it, like the final one, and go on with the text after.
-                inner_closings.append(block)
-                skip_to = i + len(block)
-                continue
-        match = ANSWER.match(text)
-        if match:
-            labels = parse_labels(match.group("labels"), parent)
-            events.append(Event("answer", labels, match.group("head"), i, _rest(match, line)))
-            if labels:
-                parent = without_letter(labels[0])
-            continue
-        match = FRAGE.match(text)
-        if match:
-            label = parse_labels(match.group("labels"))[:1] or [normalise_label(match.group("labels"))]
-            events.append(Event("question", label, match.group("head"), i, _rest(match, line)))
-            last_question, seen_question = label[0], True
-            parent = without_letter(label[0])
-            continue
-        match = VORBEMERKUNG.match(text)
-        if match and not seen_question and not in_answer:
-            events.append(Event("vorbemerkung", [], match.group("head"), i, _rest(match, line)))
-            continue
-        match = None if uses_frage_markers else NUMBERED.match(text)
-        if match:
-            label = numbered_label(match)
-            if _accept_numbered(label, match.group("rest"), i, lines, closing_at, in_answer, last_question,
-                                answered_later, excerpt=intro is None and not seen_question):
-                events.append(Event("question", [label], match.group("head"), i, _rest(match, line)))
-                last_question, parent, seen_question = label, label, True
-                continue
-        match = LETTER.match(text)
-        if match:
-            letter = match.group("letter")
-            owner = parent or _owner_from_answers(letter, answers)
-            if owner is not None:
-                label = owner + letter
-                previous = last_letter.get(owner)
-                expected = letter == (chr(ord(previous) + 1) if previous else "a")
-                if answered_later(label, i) is not None or (expected and not in_answer and seen_question):
-                    events.append(Event("question", [label], match.group("head"), i, _rest(match, line)))
-                    last_letter[owner], last_question, seen_question = letter, label, True
-                    continue
-        (events[-1].lines if events else unplaced).append(line)
-    closing, trailing = signature_block(lines[closing_at:])
-    if not any(not l.blank for l in closing) and inner_closings:
-        closing = inner_closings[-1]  # an excerpt that ends before its own closing: the cut one names date and signer
-    return Layout(preamble=lines[:start], unplaced=unplaced, events=events, closing=closing, trailing=trailing,
-                  intro_found=intro is not None)
+    # a later `wie folgt` is text
+    return next((i for i, line in enumerate(lines[:first_marker]) if INTRO.search(line.text)), None)
 
 
 def _rest(match: re.Match, line: Line) -> list[Line]:
     rest = match.group("rest").strip()
     return [Line(rest, line.page, offset=line.offset + match.start("rest"))] if rest else []
-
-
-def _accept_numbered(label, rest, i, lines, end, in_answer, last_question, answered_later, excerpt=False) -> bool:
-    if rest.startswith(MONTH_WORDS):
-        return False  # `12. November 2021 …` is a date at the start of a line
-    answer_at = answered_later(label, i)
-    if answer_at is not None:
-        # The Frage is the last line numbered `label` before its answer: `2. Quartal …` or a list item `3. …` in
-        # an earlier answer is not, even when other Fragen and answers stand between it and the real Frage.
-        for j in range(i + 1, min(answer_at, end)):
-            text = lines[j].text
-            match = NUMBERED.match(text)
-            if match and numbered_label(match) == label and not is_date(match):
-                return False
-        return True
-    # Inside an answer an expected number may start a list; a Frage asks something.
-    window = " ".join(lines[j].text for j in range(i, min(i + 3, end)))
-    if label not in expected_next(last_question):
-        # An excerpt (no letter head) may start at any Frage: its first numbered line that asks something is one.
-        return excerpt and not in_answer and "?" in window
-    if not in_answer:
-        return True
-    return "?" in window
 
 
 def _owner_from_answers(letter: str, answers: dict) -> str | None:
