@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .cleaning import Line
 from .markers import NUMBER, is_marker
 from .vocabulary import (AUTHORITY, CLOSING_DATE, CLOSING_START, DATE_START, GLUED_AUTHORITY, RECEIVED,
-                         RECEIVED_START, SIGNATURE_AUTHORITY, SIGNATURE_LEAD, parse_date)
+                         RECEIVED_START, SIGNATURE_AUTHORITY, SIGNATURE_LEAD, continues_authority, parse_date)
 
 # A numbered Frage glued to the end of a flattened signature line (`… Klimaschutz 2. Wie wirkt …`).
 _GLUED_QUESTION = re.compile(rf"\s(?={NUMBER}\.\s+[A-ZÄÖÜ„])")
@@ -73,19 +73,15 @@ def signature_block(lines: list[Line]) -> tuple[list[Line], list[Line]]:
         elif read in (_DATE, _LEAD, _NAME) and SIGNATURE_AUTHORITY.match(text):
             read, end = _AUTHORITY, i + 1
         elif read == _AUTHORITY and len(text) < _AUTHORITY_LINE and (
-                not text.endswith((".", "?", ":")) or _continues_authority(lines[end - 1].text, text)):
-            end = i + 1
+                not text.endswith((".", "?", ":")) or continues_authority(lines[end - 1].text, text)
+                or text[:1].islower()):
+            end = i + 1  # a short line goes on with the authority unless it ends like a sentence of its own
         else:
             break
         if glued and end == i + 1:
             read = _AUTHORITY
             glued_authority_ends = not text.endswith((",", "für", "und", "-"))
     return lines[:end], [line for line in lines[end:] if not line.blank]
-
-
-def _continues_authority(previous: str, text: str) -> bool:
-    """Return True when `text` goes on with the authority of line `previous` even though it ends like a sentence."""
-    return previous.endswith((",", "für", "und")) or text[:1].islower() or text.startswith("Umwelt")
 
 
 def is_signature_block(block: list[Line]) -> bool:

@@ -12,11 +12,10 @@ from ..documents import Asker
 from ..errors import DocumentReadError
 from .cleaning import Line, TextStyle, join_paragraph
 from .closing import read_signature
-from .vocabulary import AUTHORITY, DATE, RECEIVED, parse_date
+from .vocabulary import AUTHORITY, DATE, INTRO, RECEIVED, continues_authority, parse_date
 
 PARDOK_BASE = "https://pardok.parlament-berlin.de/starweb/adis/citat/VT"
 _DOC_TYPE = re.compile(r"\b(Schriftliche|Kleine|Mündliche|Große|Dringliche)\s+Anfrage\b")
-INTRO_RE = re.compile(r"wie\s+folgt")
 SIDECAR_FIELDS = ("drucksache", "wahlperiode", "doc_type", "title", "askers", "asked_on", "asked_received_on",
                   "answered_on", "answered_received_on", "authority", "signatory", "source_url")
 
@@ -125,7 +124,7 @@ def _title(lines: list[Line], style: TextStyle) -> str | None:
             parts = []
             for line in lines[i + 1:]:
                 if re.match(r"^(?:Im Namen|Namens|Senatsverwaltung|Senatskanzlei)", line.text) or \
-                        INTRO_RE.search(line.text):
+                        INTRO.search(line.text):
                     break
                 parts.append(line)
             if parts:
@@ -136,7 +135,7 @@ def _title(lines: list[Line], style: TextStyle) -> str | None:
                 re.search(r"\bvom\b|Anfrage", texts[i - 1])):
             parts = [Line(text[len("über"):].strip(), 0)]
             for line in lines[i + 1:]:
-                if re.match(r"^(Im Namen|Namens)", line.text) or INTRO_RE.search(line.text):
+                if re.match(r"^(Im Namen|Namens)", line.text) or INTRO.search(line.text):
                     break
                 parts.append(line)
             return _clean_title(join_paragraph(parts, style))
@@ -192,7 +191,7 @@ def _authority(lines: list[Line], style: TextStyle) -> str | None:
             parts = [line]
             for following in lines[i + 1:]:
                 previous = parts[-1].text
-                if previous.endswith(("für", ",", "und")) or re.match(r"^(?:und|Umwelt)\b", following.text):
+                if continues_authority(previous, following.text):
                     parts.append(following)
                 else:
                     break

@@ -19,9 +19,8 @@ from .markers import (ANSWER, FRAGE, LETTER, NUMBERED, VORBEMERKUNG, child_key, 
                       is_date, label_within, normalise_label, numbered_label, parent_label, parse_labels, top_number,
                       without_letter)
 from .closing import is_signature_block, signature_block, split_glued_closings
-from .vocabulary import CLOSING_START
+from .vocabulary import CLOSING_START, INTRO
 
-INTRO = re.compile(r"wie\s+folgt\s*:?")
 _ASKER_REMARK = re.compile(r"\b(?:des|der)\s+(?:Abgeordneten|Fragestellers|Fragestellerin|Fragesteller)", re.I)
 TEXT_CHUNK_CHARS = 1200
 

@@ -1,7 +1,7 @@
 """The words of the Senate's letters that several parsing steps look for, each written once.
 
-Months and dates, the closing's `Berlin, den …`, its `In Vertretung` lead and the answering authority, and the
-Abgeordnetenhaus's stamp `(Eingang beim Abgeordnetenhaus am …)`.
+Months and dates, the intro's `wie folgt`, the closing's `Berlin, den …` and `In Vertretung`, the answering
+authority, and the Abgeordnetenhaus's stamp `(Eingang beim Abgeordnetenhaus am …)`.
 """
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ DATE_START = re.compile(rf"^\d{{1,2}}\.\s+(?:{'|'.join(map(re.escape, MONTH_WORD
 DATE = r"\d{1,2}\.\s*(?:\d{1,2}\.|[A-Za-zÄäÖöÜü]+\.?)\s*\d{4}"
 _DATE_PARTS = re.compile(r"\d+|[A-Za-zÄäÖöÜü]+")
 
+# The letter's `… beantworte ich Ihre Anfrage wie folgt:` ends the letter head.
+INTRO = re.compile(r"wie\s+folgt")
+
 # The signature block opens with place and date.
 _CLOSING_PLACE = r"^Berlin,\s*(?:den\s+)?"
 CLOSING_START = re.compile(rf"{_CLOSING_PLACE}\d")
@@ -37,6 +40,12 @@ GLUED_AUTHORITY = re.compile(rf"\s(?:{_AUTHORITY_NAMES})\b")
 # finding where the block ends needs these, but the `authority` field is read with AUTHORITY only, because the
 # letter head is read with the same reader and there a line `Der Senat …` or `Senator …` is a sentence.
 SIGNATURE_AUTHORITY = re.compile(rf"^(?:{_AUTHORITY_NAMES}|Senator|Bezirksamt|Der Senat|Die Senatorin)")
+
+
+def continues_authority(previous: str, text: str) -> bool:
+    """Return True when line `text` goes on with the authority's name that line `previous` is part of."""
+    return previous.endswith(("für", ",", "und")) or bool(re.match(r"^(?:und|Umwelt)\b", text))
+
 
 _RECEIVED_WORDS = r"Eingang\s+beim\s+Abgeordnetenhaus"
 RECEIVED_START = re.compile(rf"^\(?{_RECEIVED_WORDS}")
