@@ -1,6 +1,7 @@
 """Citation metadata from the cover sheet, the letter head and the closing; a sidecar JSON completes or overrides it.
 
-Every field is read from the document's own text (or its sidecar); what neither gives stays None.
+Every field is read from the document's own text (or its sidecar); what neither gives stays None. The closing's
+date, signer and authority lines come from closing.py; the authority is read here, as in the letter head.
 """
 from __future__ import annotations
 

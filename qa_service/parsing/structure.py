@@ -7,6 +7,8 @@ date (`12. November`) or a list inside an answer is not mistaken for a Frage.
 
 A `vorbemerkung` chunk holds its heading in `frage` and, for the Senate's remark, the remark in `antwort`; a
 remark of the asker (`Vorbemerkung des Abgeordneten`) is part of the question and goes into `frage`.
+
+What a marker line looks like is in markers.py, where the signature block ends in closing.py.
 """
 from __future__ import annotations
 
@@ -14,11 +16,11 @@ import re
 from dataclasses import dataclass, field
 
 from .cleaning import Line, TextStyle, split_paragraphs, join_paragraph
+from .closing import is_signature_block, signature_block, split_glued_closings
 from .footnotes import Footnote, footnote_pages, render_with_footnotes
 from .markers import (ANSWER, FRAGE, LETTER, NUMBERED, VORBEMERKUNG, child_key, child_label, expected_next, has_letter,
                       is_date, label_within, normalise_label, numbered_label, parent_label, parse_labels, top_number,
                       without_letter)
-from .closing import is_signature_block, signature_block, split_glued_closings
 from .vocabulary import CLOSING_START, INTRO
 
 _ASKER_REMARK = re.compile(r"\b(?:des|der)\s+(?:Abgeordneten|Fragestellers|Fragestellerin|Fragesteller)", re.I)
