@@ -188,8 +188,9 @@ class _Scanner:
             return False
         label = owner + letter
         previous = self.last_letter.get(owner)
-        expected = letter == (chr(ord(previous) + 1) if previous else "a")
-        if self._answered_after(label, i) is None and not (expected and not self._in_answer() and self.seen_question):
+        next_letter = letter == (chr(ord(previous) + 1) if previous else "a")
+        named_later = self._answered_after(label, i) is not None
+        if not (named_later or (next_letter and not self._in_answer() and self.seen_question)):
             return False
         self._add_question(label, match, i)
         self.last_letter[owner] = letter

@@ -19,8 +19,9 @@ MONTH_WORDS = (tuple(name for name, *_ in _MONTHS)
 # A line that starts with a date (`12. November 2021 …`) rather than a numbered Frage or list item.
 DATE_START = re.compile(rf"^\d{{1,2}}\.\s+(?:{'|'.join(map(re.escape, MONTH_WORDS))})")
 # `04. November 2021`, `16. Nov. 2021`, `12.11.2021`
-DATE = r"\d{1,2}\.\s*(?:\d{1,2}\.|[A-Za-zÄäÖöÜü]+\.?)\s*\d{4}"
-_DATE_PARTS = re.compile(r"\d+|[A-Za-zÄäÖöÜü]+")
+_MONTH_NAME = r"[A-Za-zÄäÖöÜü]+"
+DATE = rf"\d{{1,2}}\.\s*(?:\d{{1,2}}\.|{_MONTH_NAME}\.?)\s*\d{{4}}"
+_DATE_PARTS = re.compile(rf"\d+|{_MONTH_NAME}")  # day, month, year
 
 # The letter's `… beantworte ich Ihre Anfrage wie folgt:` ends the letter head.
 INTRO = re.compile(r"wie\s+folgt")
@@ -41,12 +42,6 @@ GLUED_AUTHORITY = re.compile(rf"\s(?:{_AUTHORITY_NAMES})\b")
 # letter head is read with the same reader and there a line `Der Senat …` or `Senator …` is a sentence.
 SIGNATURE_AUTHORITY = re.compile(rf"^(?:{_AUTHORITY_NAMES}|Senator|Bezirksamt|Der Senat|Die Senatorin)")
 
-
-def continues_authority(previous: str, text: str) -> bool:
-    """Return True when line `text` goes on with the authority's name that line `previous` is part of."""
-    return previous.endswith(("für", ",", "und")) or bool(re.match(r"^(?:und|Umwelt)\b", text))
-
-
 _RECEIVED_WORDS = r"Eingang\s+beim\s+Abgeordnetenhaus"
 RECEIVED_START = re.compile(rf"^\(?{_RECEIVED_WORDS}")
 RECEIVED = rf"\(\s*{_RECEIVED_WORDS}\s+am\s+(?P<received>{DATE})\s*\)"
@@ -62,3 +57,8 @@ def parse_date(text: str | None) -> str | None:
     if not number or not 1 <= int(day) <= 31 or not 1 <= number <= 12:
         return None
     return f"{int(year):04d}-{number:02d}-{int(day):02d}"
+
+
+def continues_authority(previous: str, text: str) -> bool:
+    """Return True when line `text` goes on with the authority's name that line `previous` is part of."""
+    return previous.endswith(("für", ",", "und")) or bool(re.match(r"^(?:und|Umwelt)\b", text))
