@@ -67,3 +67,21 @@ def test_serve_rejects_impossible_port_or_threads(tmp_path, flag, value):
                              str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and flag in result.stderr
+
+
+def test_idle_connections_do_not_lock_others_out(live_server):
+    # waitress's defaults (100 connections, 120 s channel timeout) let 110 idle sockets block every client for
+    # two minutes; the service sets its limits on purpose (qa_service/server.py).
+    import socket
+    from urllib.parse import urlparse
+
+    address = urlparse(live_server)
+    idle = []
+    try:
+        for _ in range(150):
+            idle.append(socket.create_connection((address.hostname, address.port), timeout=5))
+        response = requests.get(f"{live_server}/healthz", timeout=10)
+        assert response.status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()

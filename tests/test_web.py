@@ -92,6 +92,7 @@ def test_form_page_is_german_and_every_control_has_a_label(client):
 def test_page_loads_nothing_from_other_hosts(client):
     html = client.get("/", query_string={"q": SOLAR_QUESTION}).get_data(as_text=True)
     page = parse(html)
+    assert page.scripts, "the page has its copy script: the check below must see it"
     for script in page.scripts:
         assert script.get("src", "").startswith("/static/")
     assert not re.search(r"<link[^>]+href=\"(https?:)?//", html)
@@ -188,6 +189,10 @@ def test_result_page_is_a_shareable_link_with_options_kept(client):
     ({"q": "Schule", "top_k": "0"}, "Anzahl"),
     ({"q": "Schule", "top_k": "viele"}, "Anzahl"),
     ({"q": "Schule", "answered_from": "1.1.2021"}, "Datum"),
+    ({"q": "Schule", "answered_from": "2021-W01-1"}, "Datum"),
+    ({"q": "Schule", "top_k": "²"}, "Anzahl"),
+    ({"q": "Schule", "wahlperiode": "neunzehn"}, "Wahlperiode"),
+    ({"q": "Schule", "authority": "x" * 201}, "Senatsverwaltung"),
     ({"q": "Schule", "answered_from": "2022-01-01", "answered_to": "2021-01-01"}, "Zeitraum"),
 ])
 def test_bad_form_input_shows_an_inline_message(client, query, message):
@@ -244,3 +249,27 @@ def test_without_index_the_page_says_to_build_it(tmp_path):
 ])
 def test_mark_segments_merges_and_clips_spans(text, spans, expected):
     assert mark_segments(text, spans) == expected
+
+
+def test_form_offers_every_filter_the_api_accepts(client):
+    from qa_service.query import FILTER_NAMES
+
+    page = parse(client.get("/").get_data(as_text=True))
+    names = {control.get("name") for control in page.controls}
+    assert set(FILTER_NAMES) <= names
+
+
+def test_form_filters_by_authority_and_wahlperiode_like_the_api(client):
+    for query in ({"authority": "Bildung"}, {"wahlperiode": "17"}):
+        html = client.get("/", query_string={"q": "Schule", "top_k": "20", **query}).get_data(as_text=True)
+        api = client.get("/api/ask", query_string={"q": "Schule", "top_k": "20", **query}).get_json()
+        assert api["results"]
+        for result in api["results"]:
+            assert f'href="/chunks/{result["chunk_id"].replace("#", "%23")}"' in html
+        assert html.count('class="card"') == len(api["results"])
+
+
+def test_form_ignores_parameters_it_does_not_know(client):
+    response = client.get("/", query_string={"q": "Solaranlagen", "utm_source": "newsletter"})
+    assert response.status_code == 200
+    assert 'class="card"' in response.get_data(as_text=True)
