@@ -19,6 +19,8 @@ METRICS = ("recall@1", "recall@5", "mrr@10", "ndcg@10")
 # How deep the searcher is asked to rank: the deepest cut-off any metric looks at.
 EVAL_DEPTH = 10
 DEFAULT_GROUP = "ungrouped"
+# Questions the corpus cannot answer (`"relevant": []`): no recall to measure, they are counted apart.
+UNANSWERABLE = "unanswerable"
 # Rank-1 misses listed per mode in the report, so a long file cannot blow up the output.
 MAX_MISSES = 200
 
@@ -121,7 +123,11 @@ def evaluate_rankings(queries: Sequence[Query],
     per_query = []
     groups: dict[str, list[dict]] = {}
     misses = []
+    unanswerable = 0
     for query in queries:
+        if not query.relevant:
+            unanswerable += 1
+            continue
         ranked = ranked_ids(rankings.get(query.query_id, ()))
         scores = score_ranking(ranked, query.relevant)
         per_query.append(scores)
@@ -139,6 +145,7 @@ def evaluate_rankings(queries: Sequence[Query],
     return {
         "overall": mean_scores(per_query),
         "groups": {group: mean_scores(scores) for group, scores in groups.items()},
+        "unanswerable": unanswerable,
         "misses_at_1": misses[:MAX_MISSES],
     }
 
@@ -154,18 +161,20 @@ def _query_from_line(data, path: Path, line_no: int) -> Query:
     question = data.get("question")
     if not isinstance(question, str) or not question.strip():
         raise fail("\"question\" must be a non-empty string")
-    relevant = data.get("relevant")
-    if isinstance(relevant, str):
-        relevant = [relevant]
-    if (not isinstance(relevant, list) or not relevant
-            or not all(isinstance(r, str) and r.strip() for r in relevant)):
-        raise fail("\"relevant\" must be a non-empty list of chunk ids such as \"S19-10041#5a\"")
-    query_id = data.get("id", data.get("_id", f"line{line_no}"))
-    if not isinstance(query_id, (str, int)) or isinstance(query_id, bool) or not str(query_id).strip():
-        raise fail("\"id\" must be a non-empty string")
     group = data.get("group", DEFAULT_GROUP)
     if not isinstance(group, str) or not group.strip():
         raise fail("\"group\" must be a non-empty string")
+    relevant = data.get("relevant")
+    if isinstance(relevant, str):
+        relevant = [relevant]
+    unanswerable = group.strip() == UNANSWERABLE and relevant == []
+    if (not isinstance(relevant, list) or not (relevant or unanswerable)
+            or not all(isinstance(r, str) and r.strip() for r in relevant)):
+        raise fail("\"relevant\" must be a non-empty list of chunk ids such as \"S19-10041#5a\" "
+                   f"(empty only in group \"{UNANSWERABLE}\")")
+    query_id = data.get("id", data.get("_id", f"line{line_no}"))
+    if not isinstance(query_id, (str, int)) or isinstance(query_id, bool) or not str(query_id).strip():
+        raise fail("\"id\" must be a non-empty string")
     return Query(query_id=str(query_id).strip(), question=question.strip(),
                  relevant=tuple(dict.fromkeys(r.strip() for r in relevant)), group=group.strip(), line=line_no)
 
@@ -267,6 +276,9 @@ def format_report(report: Mapping, misses: bool = False) -> str:
             out.append("")
         previous_mode = row[0] or previous_mode
         out.append(line(row))
+    unanswerable = max((result.get("unanswerable", 0) for result in report["modes"].values()), default=0)
+    if unanswerable:
+        out.append(f"\n{unanswerable} unanswerable questions (no judged chunk) are not in these rows")
     if report.get("unknown_relevant"):
         unknown = report["unknown_relevant"]
         shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")

@@ -345,3 +345,20 @@ def test_held_out_set_meets_its_floors_with_the_real_model(holdout_index, capsys
     assert hybrid["overall"]["recall@1"] >= 0.88, [m["id"] for m in hybrid["misses_at_1"]]
     assert hybrid["overall"]["recall@5"] >= 0.99
     assert hybrid["groups"]["quote"]["recall@1"] == 1.0
+
+
+def test_unanswerable_questions_load_with_no_judgement_and_count_apart(tmp_path):
+    path = _write(tmp_path,
+                  '{"id": "a", "question": "eins", "relevant": ["d#1"], "group": "para"}',
+                  '{"id": "u", "question": "Wann öffnet der BER?", "relevant": [], "group": "unanswerable"}')
+    queries = load_queries(path)
+    assert [q.relevant for q in queries] == [("d#1",), ()]
+    report = evaluate_rankings(queries, {"a": ["d#1"], "u": ["d#1"]})
+    assert report["overall"]["n"] == 1 and report["overall"]["recall@1"] == 1.0
+    assert report["unanswerable"] == 1 and "unanswerable" not in report["groups"]
+
+
+def test_an_empty_judgement_outside_the_unanswerable_group_is_a_bad_line(tmp_path):
+    path = _write(tmp_path, '{"id": "a", "question": "eins", "relevant": [], "group": "para"}')
+    with pytest.raises(InvalidQueryError, match=":1: .*unanswerable"):
+        load_queries(path)
