@@ -371,8 +371,11 @@ def _repeated_sentences(chunks) -> frozenset[str]:
 
 # --- opening and printing --------------------------------------------------------------------------------------
 
-def open_searcher(settings) -> Searcher:
-    """Load the index in `settings.index_dir` and the model it was built with; refuse a different model."""
+def open_searcher(settings, embedder=None) -> Searcher:
+    """Load the index in `settings.index_dir` and the model it was built with; refuse a different model.
+
+    `embedder`, if given and of the index's model, is used instead of loading the model again (a reload).
+    """
     from .config import DEFAULT_MODEL
     from .embedding import load_embedder, model_id_for
     from .index import load_index
@@ -381,8 +384,9 @@ def open_searcher(settings) -> Searcher:
     # (flag or QA_MODEL) must be the index's model.
     wanted = model_id_for(settings.model) if settings.model and settings.model != DEFAULT_MODEL else None
     index = load_index(settings.index_dir, model_id=wanted)
-    spec, prompts = _spec_of(index.model_id)
-    embedder = load_embedder(spec, max_query_tokens=settings.max_query_tokens, **prompts)
+    if embedder is None or embedder.model_id != index.model_id:
+        spec, prompts = _spec_of(index.model_id)
+        embedder = load_embedder(spec, max_query_tokens=settings.max_query_tokens, **prompts)
     if embedder.model_id != index.model_id:
         raise IndexInvalidError(f"the index in {settings.index_dir} was built with {index.model_id!r} but the "
                                 f"model found is {embedder.model_id!r}: run `qa-service build --rebuild`")

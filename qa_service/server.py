@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from . import MAX_CONTENT_LENGTH, create_app
@@ -16,12 +17,17 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # waitress reports its queue and errors at INFO/WARNING; library chatter (faiss, bm25s) stays quiet.
     logging.getLogger("waitress").setLevel(logging.INFO)
+    logging.getLogger("qa_service").setLevel(logging.INFO)
     from .embedding import limit_encoder_threads
 
     limit_encoder_threads(settings.encoder_threads)
     app = create_app(settings)
     # Loaded before listening, so "ready" below means the first question is answered at full speed.
-    searcher = app.extensions[EXTENSION].get()
+    slot = app.extensions[EXTENSION]
+    searcher = slot.get()
+    # A rebuilt index is picked up without a restart: the folder is watched, and SIGHUP looks at once.
+    slot.watch()
+    signal.signal(signal.SIGHUP, lambda signum, frame: slot.request_reload())
     index = searcher.index
     print(f"qa-service: loaded {len(index.documents)} documents, {len(index.chunks)} chunks, "
           f"model {index.model_id}", file=sys.stderr, flush=True)

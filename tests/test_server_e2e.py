@@ -85,3 +85,34 @@ def test_idle_connections_do_not_lock_others_out(live_server):
     finally:
         for sock in idle:
             sock.close()
+
+
+@pytest.mark.slow
+def test_running_server_serves_a_rebuilt_index_without_a_restart(real_index, tmp_path):
+    import shutil
+    import time
+
+    from conftest import PROJECT_DIR, make_settings
+    from qa_service.index import build_index
+    from web_fixtures import start_server, stop_server
+
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(real_index.parent / "corpus", corpus)
+    shutil.copytree(real_index, index)
+    process, base_url = start_server(index, tmp_path / "serve.log")
+    try:
+        before = requests.get(f"{base_url}/healthz", timeout=10).json()
+        shutil.copy(PROJECT_DIR / "tests" / "data" / "variants" / "s18-12345.txt", corpus / "s18-12345.txt")
+        build_index(make_settings(corpus, index), progress=False)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            after = requests.get(f"{base_url}/healthz", timeout=10).json()
+            if after["documents"] == before["documents"] + 1:
+                break
+            time.sleep(0.5)
+        assert after["documents"] == before["documents"] + 1 and after["built_at"] >= before["built_at"]
+        found = requests.get(f"{base_url}/api/documents/s18-12345", timeout=10)
+        assert found.status_code == 200
+        assert process.poll() is None  # the same process, never restarted
+    finally:
+        stop_server(process)
