@@ -6,9 +6,9 @@
   ann.py        `VectorIndex`: every FAISS concern
 """
 from .ann import VectorIndex, resolve_factory
-from .building import BuildReport, assemble, build_index
+from .building import BuildReport, assemble, build_index, passage_rows
 from .loading import Index, load_index
 from .storage import FORMAT_VERSION
 
 __all__ = ["FORMAT_VERSION", "BuildReport", "Index", "VectorIndex", "assemble", "build_index", "load_index",
-           "resolve_factory"]
+           "passage_rows", "resolve_factory"]

@@ -85,6 +85,14 @@ def assemble(documents: list[Document], embedder, factory: str = EXACT_FACTORY) 
                      progress=False).index
 
 
+def passage_rows(documents: list[Document]) -> list[tuple[int, str]]:
+    """Return (chunk position, passage text) of every vector row of the index of `documents`, in row order."""
+    from ..passages import passage_texts
+
+    chunks = [(doc, chunk) for doc in documents for chunk in doc.chunks]
+    return [(position, text) for position, (doc, chunk) in enumerate(chunks) for text in passage_texts(doc, chunk)]
+
+
 @dataclass
 class _Assembly:
     """An assembled index and what its assembly did: the row keys to store, what had to be embedded."""
@@ -101,20 +109,19 @@ def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], 
     """Return the index of `documents`, embedding only the passages whose key is not in `stored` ({key: vector})."""
     from ..embedding import normalise_rows
     from ..lexical import LexicalIndex
-    from ..passages import lexical_text, passage_texts
+    from ..passages import lexical_text
 
     model_id, dimension = str(embedder.model_id), int(embedder.dimension)
     chunks = [(doc, chunk) for doc in documents for chunk in doc.chunks]
     row_chunk, row_keys, to_embed = [], [], {}
     embedded_chunks = set()
-    for position, (doc, chunk) in enumerate(chunks):
-        for text in passage_texts(doc, chunk):
-            key = _passage_key(model_id, text)
-            row_chunk.append(position)
-            row_keys.append(key)
-            if key not in stored:
-                to_embed.setdefault(key, text)
-                embedded_chunks.add(position)
+    for position, text in passage_rows(documents):
+        key = _passage_key(model_id, text)
+        row_chunk.append(position)
+        row_keys.append(key)
+        if key not in stored:
+            to_embed.setdefault(key, text)
+            embedded_chunks.add(position)
 
     embed_started = time.perf_counter()
     fresh = _embed(embedder, to_embed, dimension, progress, normalise_rows)
