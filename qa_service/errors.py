@@ -37,3 +37,25 @@ class ConfigError(QAError):
 
 class NotFoundError(QAError):
     """A document or chunk id that is not in the index."""
+
+
+class CorpusError(QAError):
+    """The corpus folder is missing, holds no documents, or none of its documents can be read."""
+
+
+class IndexWriteError(QAError):
+    """The index folder cannot be written (a full disk, no permission) or is not an index folder to replace."""
+
+
+class IndexLockedError(QAError):
+    """Another build is writing the same index folder right now."""
+
+
+class IndexFactoryError(QAError):
+    """The FAISS factory string is invalid or cannot index the vectors at hand."""
+
+
+def first_line(exc: BaseException) -> str:
+    """Return the first line of `exc`'s message (its type name when empty), to quote in a one-line error."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -24,10 +24,6 @@ from .quotes import find_exact, find_near, normalize, normalized_text, sentence_
 # product of a few ms); above it, or in an approximate index (HNSW, IVF), FAISS is asked for candidates.
 EXACT_DENSE_ROWS = 200_000
 DENSE_CANDIDATES = 1000
-# How hard an approximate index searches: FAISS's HNSW returns at most efSearch rows (efSearch is not raised to k),
-# and IVF looks into nprobe lists. Chosen with scripts/bench.py (part scale) for recall@10 >= 0.95.
-HNSW_EF_SEARCH = 1000
-IVF_NPROBE = 32
 # A shared n-gram counts this much of a shared word when choosing sentences to highlight.
 NGRAM_WEIGHT = 0.2
 # Near-verbatim quotes are looked for (with difflib, slow) in this many of the best BM25 candidates.
@@ -88,11 +84,8 @@ class Searcher:
         number = {doc_id: i for i, doc_id in enumerate(self._document_ids)}
         self._document_of_chunk = np.array([number[c.document_id] for c in index.chunks], dtype=np.int64)
         self._row_chunk = np.asarray(index.row_chunk, dtype=np.int64)
-        # Without a FAISS index (a hand-made index in tests) every row is scored exactly.
-        self._exact_dense = index.faiss_index is None or (len(index.vectors) <= EXACT_DENSE_ROWS
-                                                          and _is_exact(index.faiss_index))
-        if index.faiss_index is not None:
-            _set_search_effort(index.faiss_index)
+        self._exact_dense = len(index.vectors) <= EXACT_DENSE_ROWS and index.ann.is_exact
+        index.ann.set_search_effort()
         self._boilerplate = _repeated_sentences(index.chunks)
         # A Frage whose answer is missing (a cut-off document) answers nothing: it is kept in the index and can be
         # looked up, but never ranked. Vorbemerkungen and text chunks always count.
@@ -129,7 +122,7 @@ class Searcher:
             rows = np.arange(len(row_scores))
         else:
             k = min(len(vectors), DENSE_CANDIDATES)
-            found_scores, found_rows = self.index.faiss_index.search(vector, k)
+            found_scores, found_rows = self.index.ann.search(vector, k)
             keep = found_rows[0] >= 0
             row_scores, rows = found_scores[0][keep], found_rows[0][keep]
         chunk_of_row = self._row_chunk[rows]
@@ -323,26 +316,6 @@ class Searcher:
         return sorted((start, end) for _, start, end in chosen[:max_sentences])
 
 
-def _is_exact(faiss_index) -> bool:
-    """Return True when `faiss_index` compares the query with every vector (a Flat index)."""
-    import faiss
-
-    return isinstance(faiss.downcast_index(faiss_index), faiss.IndexFlat)
-
-
-def _set_search_effort(faiss_index) -> None:
-    """Set efSearch of an HNSW index and nprobe of an IVF index (set once, before any thread searches)."""
-    import faiss
-
-    inner = faiss.downcast_index(faiss_index)
-    if isinstance(inner, faiss.IndexHNSW):
-        inner.hnsw.efSearch = HNSW_EF_SEARCH
-    try:
-        faiss.extract_index_ivf(faiss_index).nprobe = IVF_NPROBE
-    except RuntimeError:  # no IVF index inside
-        pass
-
-
 def top_positions(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
     """Return the positions of the `k` highest `scores` among `allowed`, best first, ties by position.
 
@@ -378,7 +351,7 @@ def open_searcher(settings, embedder=None) -> Searcher:
     """
     from .config import DEFAULT_MODEL
     from .embedding import load_embedder, model_id_for
-    from .index import load_index
+    from .index import VectorIndex, load_index
 
     # The default model counts as "not chosen": the index's own model is used. A model chosen on purpose
     # (flag or QA_MODEL) must be the index's model.
@@ -390,11 +363,9 @@ def open_searcher(settings, embedder=None) -> Searcher:
     if embedder.model_id != index.model_id:
         raise IndexInvalidError(f"the index in {settings.index_dir} was built with {index.model_id!r} but the "
                                 f"model found is {embedder.model_id!r}: run `qa-service build --rebuild`")
-    import faiss
-
     # One query is searched at a time: waking FAISS's OpenMP threads costs more than they save (about 16 ms
     # instead of 0.4 ms for 10k rows on 2 cores, bench/RESULTS.md); concurrent requests use the cores instead.
-    faiss.omp_set_num_threads(1)
+    VectorIndex.use_threads(1)
     return Searcher(index, embedder)
 
 

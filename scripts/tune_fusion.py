@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from tune_search import CachedEmbedder, build  # noqa: E402
+from tune_search import CachedEmbedder  # noqa: E402
 
-from qa_service import passages  # noqa: E402
+from qa_service.index import assemble  # noqa: E402
 from qa_service.parsing import parse_paths  # noqa: E402
 from qa_service.search import FusionParams, Searcher  # noqa: E402
 
@@ -96,7 +96,7 @@ def main():
     queries = [json.loads(x) for x in (ROOT / "eval" / "questions.jsonl").read_text().splitlines() if x.strip()]
     documents = parse_paths([ROOT / "corpus"]).documents
     embedder = CachedEmbedder()
-    index = build(documents, embedder, passages.passage_texts, passages.lexical_text)
+    index = assemble(documents, embedder)
     searcher = Searcher(index, embedder)
     rows = signals(searcher, queries)
     embedder.save()

@@ -9,12 +9,12 @@ only its new texts), ranks every question in every mode and prints Recall@1, Rec
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import sys
 from collections import defaultdict
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from qa_service import lexical as lexical_module  # noqa: E402
 from qa_service import passages  # noqa: E402
 from qa_service.evaluation import mrr_at, recall_at  # noqa: E402
+from qa_service.index import assemble  # noqa: E402
 from qa_service.lexical import LexicalIndex  # noqa: E402
 from qa_service.parsing import parse_paths  # noqa: E402
 from qa_service.search import MODES, Searcher  # noqa: E402
@@ -68,21 +69,10 @@ class CachedEmbedder:
             np.savez(CACHE, **self._cache)
 
 
-def build(documents, embedder, passage_fn, lexical_fn):
-    """Return an in-memory stand-in for a loaded Index with the given text choices."""
-    chunks, texts, row_chunk, lex_texts = [], [], [], []
-    for doc in documents:
-        for chunk in doc.chunks:
-            pos = len(chunks)
-            chunks.append(chunk)
-            for text in passage_fn(doc, chunk):
-                texts.append(text)
-                row_chunk.append(pos)
-            lex_texts.append(lexical_fn(doc, chunk))
-    vectors = embedder.encode_passages(texts)
-    return SimpleNamespace(documents={d.document_id: d for d in documents}, chunks=chunks, vectors=vectors,
-                           row_chunk=np.asarray(row_chunk), lexical=LexicalIndex.build(lex_texts),
-                           faiss_index=None, manifest={}, model_id=embedder.model_id)
+def with_lexical_text(index, documents, lexical_fn):
+    """Return `index` with its BM25 index built over `lexical_fn(doc, chunk)` instead of the shipped text."""
+    texts = [lexical_fn(doc, chunk) for doc in documents for chunk in doc.chunks]
+    return dataclasses.replace(index, lexical=LexicalIndex.build(texts))
 
 
 def score(searcher, queries, modes):
@@ -137,7 +127,7 @@ def main(argv=None):
     print(f"{len(documents)} documents, {sum(len(d.chunks) for d in documents)} chunks, {len(queries)} questions")
     embedder = CachedEmbedder()
     try:
-        index = build(documents, embedder, passages.passage_texts, passages.lexical_text)
+        index = assemble(documents, embedder)
         table, misses = score(Searcher(index, embedder), queries, MODES)
         print_table("shipped", table)
         if args.misses:
@@ -156,15 +146,16 @@ def grid(documents, embedder, queries):
 
     What to embed is compared by scripts/tune_views.py, fusion formulas by scripts/tune_fusion.py.
     """
+    shipped_index = assemble(documents, embedder)
     for l_name, l_fn in LEXICAL_CHOICES.items():
-        index = build(documents, embedder, passages.passage_texts, l_fn)
+        index = with_lexical_text(shipped_index, documents, l_fn)
         table, _ = score(Searcher(index, embedder), queries, ["keyword", "hybrid"])
         print_table(f"lexical text={l_name}", table)
     shipped = (lexical_module.NGRAM_SIZE, lexical_module.NGRAM_MIN_WORD)
     try:
         for size, min_word in [(4, 7), (5, 6), (5, 10), (6, 8), (99, 999)]:
             lexical_module.NGRAM_SIZE, lexical_module.NGRAM_MIN_WORD = size, min_word
-            index = build(documents, embedder, passages.passage_texts, passages.lexical_text)
+            index = assemble(documents, embedder)
             table, _ = score(Searcher(index, embedder), queries, ["keyword", "hybrid"])
             label = "no n-grams" if size == 99 else f"{size}-grams in words of >= {min_word} letters"
             print_table(f"lexical analysis: {label}", table)

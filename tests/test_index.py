@@ -18,8 +18,9 @@ import pytest
 
 from conftest import FakeEmbedder, make_settings
 from qa_service.cli import EXIT_NO_INDEX, main
-from qa_service.errors import IndexInvalidError, IndexMissingError, NotFoundError, QAError
-from qa_service.index import (FORMAT_VERSION, IndexLockedError, build_index, load_index, resolve_factory)
+from qa_service.errors import (CorpusError, IndexFactoryError, IndexInvalidError, IndexLockedError,
+                               IndexMissingError, IndexWriteError, NotFoundError)
+from qa_service.index import FORMAT_VERSION, VectorIndex, build_index, load_index, resolve_factory
 from qa_service.passages import passage_texts
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -38,7 +39,7 @@ def _sha256(path: Path) -> str:
 
 def _top_chunks(index, embedder, question: str, k: int = 3) -> list[str]:
     """Return the ids of the best `k` distinct chunks for `question` by the dense vectors alone."""
-    _, rows = index.faiss_index.search(embedder.encode_queries([question]), min(k * 4, index.faiss_index.ntotal))
+    _, rows = index.ann.search(embedder.encode_queries([question]), min(k * 4, index.ann.ntotal))
     ids: list[str] = []
     for row in rows[0]:
         if row < 0:
@@ -79,7 +80,7 @@ def test_loaded_index_maps_every_vector_row_to_its_chunk(tiny_index, fake_embedd
     lines = (tiny_index / "documents.jsonl").read_text().splitlines()
     assert list(index.documents) == [json.loads(line)["document_id"] for line in lines]
     assert len(index.chunks) == index.manifest["chunks"] == len({c.chunk_id for c in index.chunks})
-    assert index.vectors.shape == (index.faiss_index.ntotal, 64) and index.vectors.dtype == np.float32
+    assert index.vectors.shape == (index.ann.ntotal, 64) and index.vectors.dtype == np.float32
     # Row i of the vectors is the embedding of the i-th passage text of the chunk it points at.
     expected = [text for chunk in index.chunks
                 for text in passage_texts(index.documents[chunk.document_id], chunk)]
@@ -160,7 +161,7 @@ def test_a_removed_file_removes_its_chunks(tiny_index, corpus_copy):
     assert not any(c.document_id == "S19-10006" for c in index.chunks)
     assert report.removed_files == ["S19-10006.txt"] and report.documents == 5
     assert embedder.passages_seen == []
-    assert index.faiss_index.ntotal == len(index.vectors) == len(index.row_chunk)
+    assert index.ann.ntotal == len(index.vectors) == len(index.row_chunk)
 
 
 def test_a_changed_sidecar_updates_the_metadata(tiny_index, corpus_copy):
@@ -205,10 +206,9 @@ def test_any_faiss_factory_is_built_recorded_and_searchable(corpus_copy, tmp_pat
     _build(corpus_copy, tmp_path / "index", fake_embedder, index_factory=factory)
     index = load_index(tmp_path / "index")
     assert index.manifest["factory"] == factory
-    if factory.startswith("IVF"):
-        index.faiss_index.nprobe = 4  # all lists: exact, so the check below is deterministic
+    index.ann.set_search_effort()  # IVF4 then looks into all 4 lists: exact, so the check below is deterministic
     # Every stored vector finds itself (or an identical one): the FAISS rows are the vectors.npy rows.
-    scores, rows = index.faiss_index.search(np.ascontiguousarray(index.vectors), 1)
+    scores, rows = index.ann.search(np.ascontiguousarray(index.vectors), 1)
     np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-4)
     np.testing.assert_allclose(index.vectors[rows[:, 0]], index.vectors, atol=1e-5)
 
@@ -222,13 +222,27 @@ def test_auto_factory_switches_to_hnsw_above_the_threshold(corpus_copy, tmp_path
 
 
 def test_flat_index_is_memory_mapped(tiny_index):
-    assert load_index(tiny_index).faiss_read_mode == "mmap-ifc"
+    assert load_index(tiny_index).ann.read_mode == "mmap-ifc"
 
 
 def test_an_invalid_factory_is_refused_and_the_old_index_kept(tiny_index, corpus_copy):
     before = (tiny_index / "manifest.json").read_bytes()
-    with pytest.raises(QAError, match="invalid FAISS index factory 'Bogus42'"):
+    with pytest.raises(IndexFactoryError, match="invalid FAISS index factory 'Bogus42'"):
         _build(corpus_copy, tiny_index, FakeEmbedder(), index_factory="Bogus42")
+    assert (tiny_index / "manifest.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("make_corpus, message", [
+    (lambda folder: None, "does not exist: pass --corpus"),
+    (lambda folder: folder.mkdir(), "no .txt or .pdf documents in"),
+    (lambda folder: (folder.mkdir(), (folder / "S19-1.txt").write_bytes(b"")), "could be read"),
+])
+def test_a_corpus_with_nothing_to_index_is_refused_and_the_old_index_kept(tiny_index, tmp_path, make_corpus,
+                                                                          message):
+    before = (tiny_index / "manifest.json").read_bytes()
+    make_corpus(tmp_path / "other-corpus")
+    with pytest.raises(CorpusError, match=message):
+        _build(tmp_path / "other-corpus", tiny_index, FakeEmbedder())
     assert (tiny_index / "manifest.json").read_bytes() == before
 
 
@@ -273,10 +287,10 @@ def test_a_damaged_index_is_refused_with_one_line_saying_what_to_run(tiny_index,
 
 
 def test_large_vector_files_are_checked_by_size_and_the_documents_always_by_hash(tiny_index, monkeypatch):
-    import qa_service.index as index_module
+    import qa_service.index.loading as loading
 
     # Pretend every file is large: the vector files are then checked by size only, the documents still by hash.
-    monkeypatch.setattr(index_module, "HASH_AT_LOAD_BYTES", 0)
+    monkeypatch.setattr(loading, "HASH_AT_LOAD_BYTES", 0)
     vectors = tiny_index / "vectors.npy"
     vectors.write_bytes(vectors.read_bytes()[:-4])
     with pytest.raises(IndexInvalidError, match="vectors.npy is corrupted \\(size mismatch\\)"):
@@ -284,9 +298,9 @@ def test_large_vector_files_are_checked_by_size_and_the_documents_always_by_hash
 
 
 def test_the_documents_are_hashed_at_load_even_when_large_files_are_not(tiny_index, monkeypatch):
-    import qa_service.index as index_module
+    import qa_service.index.loading as loading
 
-    monkeypatch.setattr(index_module, "HASH_AT_LOAD_BYTES", 0)
+    monkeypatch.setattr(loading, "HASH_AT_LOAD_BYTES", 0)
     _flip_a_byte(tiny_index / "documents.jsonl")
     with pytest.raises(IndexInvalidError, match="documents.jsonl is corrupted \\(checksum mismatch\\)"):
         load_index(tiny_index)
@@ -367,7 +381,8 @@ import sys, time
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from conftest import FakeEmbedder, make_settings
-import qa_service.index as index_module
+import qa_service.index.storage as storage
+from qa_service.index import build_index
 
 MARKER = Path({marker!r})
 
@@ -382,9 +397,8 @@ def swap_slowly(tmp, target):
     MARKER.touch()
     time.sleep(60)
 
-index_module._swap_into_place = swap_slowly
-index_module.build_index(make_settings(Path({corpus!r}), Path({index!r})), rebuild=True, progress=False,
-                         embedder=SlowEmbedder())
+storage.swap_into_place = swap_slowly
+build_index(make_settings(Path({corpus!r}), Path({index!r})), rebuild=True, progress=False, embedder=SlowEmbedder())
 """
 
 
@@ -423,14 +437,12 @@ def test_a_build_killed_midway_leaves_the_old_index_usable(tiny_index, corpus_co
 
 def test_ctrl_c_while_writing_keeps_the_old_index_and_leaves_no_temporary_folder(tiny_index, corpus_copy,
                                                                                   monkeypatch):
-    import faiss
-
     before = (tiny_index / "manifest.json").read_bytes()
 
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(faiss, "write_index", interrupted)
+    monkeypatch.setattr(VectorIndex, "write", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _build(corpus_copy, tiny_index, FakeEmbedder(), rebuild=True)
     assert (tiny_index / "manifest.json").read_bytes() == before
@@ -458,7 +470,7 @@ def test_readers_never_see_a_half_written_index(tiny_index, corpus_copy):
                 index = load_index(tiny_index)
                 # The documents, chunks and vectors read belong to one and the same build.
                 expected = [t for c in index.chunks for t in passage_texts(index.document(c.document_id), c)]
-                assert index.faiss_index.ntotal == len(index.row_chunk) == len(expected)
+                assert index.ann.ntotal == len(index.row_chunk) == len(expected)
                 np.testing.assert_allclose(index.vectors, FakeEmbedder().encode_passages(expected), atol=1e-6)
                 loads += 1
             except Exception as exc:  # any failure is what this test is looking for
@@ -484,7 +496,7 @@ def test_readers_never_see_a_half_written_index(tiny_index, corpus_copy):
 
 
 def test_the_swap_without_renameat2_still_replaces_the_index(tiny_index, corpus_copy, monkeypatch):
-    monkeypatch.setattr("qa_service.index._exchange", lambda a, b: False)
+    monkeypatch.setattr("qa_service.index.storage._exchange", lambda a, b: False)
     (corpus_copy / "S19-10006.txt").unlink()
     _build(corpus_copy, tiny_index, FakeEmbedder())
     assert "S19-10006" not in load_index(tiny_index).documents
@@ -493,7 +505,7 @@ def test_the_swap_without_renameat2_still_replaces_the_index(tiny_index, corpus_
 
 def test_an_unwritable_index_location_fails_with_one_line(corpus_copy, tmp_path):
     (tmp_path / "a-file").write_text("")
-    with pytest.raises(QAError) as caught:
+    with pytest.raises(IndexWriteError) as caught:
         _build(corpus_copy, tmp_path / "a-file" / "index", FakeEmbedder())
     assert str(caught.value).startswith(f"cannot build the index in {tmp_path / 'a-file' / 'index'}: ")
     assert "\n" not in str(caught.value)
@@ -503,7 +515,7 @@ def test_a_folder_that_is_not_an_index_is_never_replaced(corpus_copy, tmp_path):
     precious = tmp_path / "notes"
     precious.mkdir()
     (precious / "thesis.txt").write_text("do not delete")
-    with pytest.raises(QAError, match="is not an index folder"):
+    with pytest.raises(IndexWriteError, match="is not an index folder"):
         _build(corpus_copy, precious, FakeEmbedder())
     assert (precious / "thesis.txt").read_text() == "do not delete"
 

@@ -1,12 +1,11 @@
 """Searcher: modes, fusion, exact quotes, filters, boilerplate, highlight, the JSON shape."""
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from qa_service.documents import Asker, Chunk, Document
 from qa_service.errors import InvalidQueryError
-from qa_service.lexical import LexicalIndex
+from qa_service.index import assemble
 from qa_service.passages import is_boilerplate, lexical_text, passage_texts
 from qa_service.payloads import hit_payload, results_payload
 from qa_service.query import SearchFilters, analyse, parse_filters
@@ -86,24 +85,10 @@ DOCS = [
 ]
 
 
-def build_index(documents, embedder):
-    chunks, texts, row_chunk, lex = [], [], [], []
-    for doc in documents:
-        for c in doc.chunks:
-            for text in passage_texts(doc, c):
-                texts.append(text)
-                row_chunk.append(len(chunks))
-            lex.append(lexical_text(doc, c))
-            chunks.append(c)
-    return SimpleNamespace(documents={d.document_id: d for d in documents}, chunks=chunks,
-                           vectors=embedder.encode_passages(texts), row_chunk=np.array(row_chunk),
-                           lexical=LexicalIndex.build(lex), faiss_index=None, manifest={}, model_id=embedder.model_id)
-
-
 @pytest.fixture(scope="module")
 def searcher():
     embedder = ConceptEmbedder()
-    return Searcher(build_index(DOCS, embedder), embedder)
+    return Searcher(assemble(DOCS, embedder), embedder)
 
 
 def ids(hits):
@@ -121,7 +106,7 @@ def test_every_mode_finds_the_german_question(searcher):
 def test_english_question_is_ranked_by_vectors_not_by_stray_keywords(lexical_weight):
     # "Spandau" is the only word BM25 knows, and it favours the Rathaus chunk; the vectors know "crimes".
     embedder = ConceptEmbedder()
-    searcher = Searcher(build_index(DOCS, embedder), embedder, FusionParams(lexical_weight=lexical_weight))
+    searcher = Searcher(assemble(DOCS, embedder), embedder, FusionParams(lexical_weight=lexical_weight))
     question = "How many crimes were there in Spandau?"
     assert ids(searcher.search(question, mode="keyword"))[0] == "S19-1#2"
     assert ids(searcher.search(question, mode="semantic"))[0] == "S19-1#1"
@@ -333,6 +318,20 @@ def test_drucksache_number_or_asker_names_bring_that_documents_chunks_first(tiny
     for question in ("19/10041", "Drucksache 19/10041", "Anne Helm Niklas Schrader"):
         hits = searcher.search(question, top_k=5)
         assert {h.document.document_id for h in hits} == {"S19-10041"}, question
+
+
+def test_an_assembled_index_searches_like_the_built_folder(tiny_index, fake_embedder):
+    from qa_service.index import load_index
+
+    loaded = load_index(tiny_index)
+    assembled = assemble(list(loaded.documents.values()), fake_embedder)
+    assert assembled.path is None and assembled.model_id == loaded.model_id
+    np.testing.assert_array_equal(assembled.row_chunk, loaded.row_chunk)
+    np.testing.assert_array_equal(assembled.vectors, loaded.vectors)
+    from_folder, in_memory = Searcher(loaded, fake_embedder), Searcher(assembled, fake_embedder)
+    for question in ("Wie viele Sporthallen werden saniert?", "19/10041", "Delikte der EG Quer"):
+        expected = [(h.chunk.chunk_id, h.score) for h in from_folder.search(question, top_k=10)]
+        assert [(h.chunk.chunk_id, h.score) for h in in_memory.search(question, top_k=10)] == expected, question
 
 
 def test_an_approximate_index_ranks_a_small_corpus_like_exact_search(tiny_index, corpus_copy, tmp_path,

@@ -1,0 +1,213 @@
+"""The loaded index (`Index`) and `load_index`: read the index folder and verify it against its manifest."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..documents import Chunk, Document
+from ..errors import IndexInvalidError, IndexMissingError, NotFoundError, first_line
+from .ann import VectorIndex
+from .storage import (DOCUMENTS, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR, MANIFEST, ROW_CHUNK, ROW_KEYS, VECTORS,
+                      folder_text, sha256_file)
+
+REQUIRED_FILES = (DOCUMENTS, VECTORS, ROW_CHUNK, ROW_KEYS, FAISS_INDEX)
+# At load, files up to this size are checked against their sha256 (hashing reads ~1 GB/s); larger ones (the vectors
+# and FAISS index of a large corpus) only against their size, so that a server starts in seconds and memory-maps
+# them instead of reading them through. The documents and the row map are always hashed: they are read whole
+# anyway, and a flipped byte there would cite the wrong text.
+HASH_AT_LOAD_BYTES = 64 * 2**20
+ALWAYS_HASHED = frozenset({MANIFEST, DOCUMENTS, ROW_CHUNK, ROW_KEYS})
+
+_REBUILD_HINT = "run `qa-service build --rebuild`"
+
+
+@dataclass(eq=False)
+class Index:
+    """An index ready to search: documents, chunks, vectors, FAISS and BM25 indexes, manifest.
+
+    Loaded from a folder by `load_index`, or made in memory by `assemble` (then `path` is None).
+    """
+
+    path: Path | None
+    manifest: dict
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    row_chunk: np.ndarray
+    ann: VectorIndex
+    lexical: object
+    _positions: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self._positions = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+
+    @property
+    def model_id(self) -> str:
+        """Return the id of the model that embedded the vectors; queries must use the same model."""
+        return self.manifest["model_id"]
+
+    @property
+    def dimension(self) -> int:
+        """Return the number of columns of every vector."""
+        return int(self.manifest["dimension"])
+
+    def position(self, chunk_id: str) -> int:
+        """Return the chunk position of `chunk_id` (raises NotFoundError)."""
+        try:
+            return self._positions[chunk_id]
+        except KeyError:
+            raise NotFoundError(f"no chunk {chunk_id!r} in the index") from None
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        """Return the chunk with id `chunk_id` (raises NotFoundError)."""
+        return self.chunks[self.position(chunk_id)]
+
+    def document(self, document_id: str) -> Document:
+        """Return the document with id `document_id` (raises NotFoundError)."""
+        try:
+            return self.documents[document_id]
+        except KeyError:
+            raise NotFoundError(f"no document {document_id!r} in the index") from None
+
+
+def load_index(index_dir: Path, model_id: str | None = None) -> Index:
+    """Load and verify the index folder (raises IndexMissingError / IndexInvalidError with what to run).
+
+    With `model_id`, also refuse an index built by another model. The model itself is not loaded here.
+    Every index file is checked against its size and, unless it is large (HASH_AT_LOAD_BYTES), its sha256.
+    """
+    path = Path(index_dir)
+    attempts = 5
+    for attempt in range(1, attempts + 1):
+        before = _inode(path)
+        try:
+            index = _load_once(path, model_id)
+        except (IndexMissingError, IndexInvalidError):
+            # A build swapped the folder while we read it: read the new one instead of reporting damage.
+            if attempt < attempts and (before is None or _inode(path) != before):
+                time.sleep(0.05)
+                continue
+            raise
+        # A swap midway could mix files of two builds that still agree in their counts: read again.
+        if _inode(path) == before or attempt == attempts:
+            return index
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _inode(path: Path):
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def _load_once(path: Path, model_id: str | None) -> Index:
+    if not path.is_dir():
+        raise IndexMissingError(f"no index in {folder_text(path)}: run `qa-service build`")
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise IndexMissingError(f"no complete index in {folder_text(path)} ({MANIFEST} is missing): "
+                                "run `qa-service build`")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexInvalidError(f"{manifest_path} is unreadable ({first_line(exc)}): {_REBUILD_HINT}")
+    if not isinstance(manifest, dict):
+        raise IndexInvalidError(f"{manifest_path} is not an index manifest: {_REBUILD_HINT}")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexInvalidError(f"index format {version} is not supported (expected {FORMAT_VERSION}): {_REBUILD_HINT}")
+    for key in ("model_id", "dimension", "files", "documents", "chunks", "vectors"):
+        if key not in manifest:
+            raise IndexInvalidError(f"{manifest_path} lacks {key!r}: {_REBUILD_HINT}")
+    if model_id is not None and manifest["model_id"] != model_id:
+        raise IndexInvalidError(f"the index in {path} was built with model {manifest['model_id']!r}, not "
+                                f"{model_id!r}: run `qa-service build --rebuild` with that model, or ask without "
+                                "--model")
+    files = manifest["files"]
+    if not isinstance(files, dict):
+        raise IndexInvalidError(f"{manifest_path} lists no files: {_REBUILD_HINT}")
+    for name in REQUIRED_FILES:
+        if name not in files:
+            raise IndexInvalidError(f"{manifest_path} does not list {name}: {_REBUILD_HINT}")
+    for name, entry in files.items():
+        verify_file(path, name, entry)
+
+    name = DOCUMENTS
+    try:
+        documents, chunks = _read_documents(path / DOCUMENTS)
+        name = VECTORS
+        vectors = np.load(path / VECTORS, mmap_mode="r", allow_pickle=False)
+        name = ROW_CHUNK
+        row_chunk = np.load(path / ROW_CHUNK, allow_pickle=False)
+        name = FAISS_INDEX
+        ann = VectorIndex.read(path / FAISS_INDEX)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexInvalidError(f"{path / name} is unreadable ({first_line(exc)}): {_REBUILD_HINT}")
+
+    from ..lexical import LexicalIndex
+
+    lexical = LexicalIndex.load(path / LEXICAL_DIR)
+    index = Index(path=path, manifest=manifest, documents=documents, chunks=chunks, vectors=vectors,
+                  row_chunk=row_chunk, ann=ann, lexical=lexical)
+    _check_consistent(index)
+    return index
+
+
+def verify_file(folder: Path, name: str, entry) -> None:
+    """Raise IndexInvalidError unless `folder/name` exists with the size (and sha256) the manifest recorded."""
+    file_path = folder / name
+    if not isinstance(entry, dict) or "sha256" not in entry or ".." in Path(name).parts:
+        raise IndexInvalidError(f"{folder / MANIFEST} has a bad entry for {name}: {_REBUILD_HINT}")
+    if not file_path.is_file():
+        raise IndexInvalidError(f"{file_path} is missing: {_REBUILD_HINT}")
+    size = file_path.stat().st_size
+    hashed = name in ALWAYS_HASHED or size <= HASH_AT_LOAD_BYTES
+    if "bytes" in entry and size != entry["bytes"]:
+        raise IndexInvalidError(f"{file_path} is corrupted (size mismatch): {_REBUILD_HINT}")
+    if hashed and sha256_file(file_path) != entry["sha256"]:
+        raise IndexInvalidError(f"{file_path} is corrupted (checksum mismatch): {_REBUILD_HINT}")
+
+
+def _read_documents(path: Path) -> tuple[dict[str, Document], list[Chunk]]:
+    documents: dict[str, Document] = {}
+    chunks: list[Chunk] = []
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            doc = Document.from_dict(json.loads(line))
+            documents[doc.document_id] = doc
+            chunks.extend(doc.chunks)
+    return documents, chunks
+
+
+def _check_consistent(index: Index) -> None:
+    """Raise IndexInvalidError if the files disagree with each other or with the manifest."""
+    manifest, path = index.manifest, index.path
+    n_rows, dimension, n_chunks = int(manifest["vectors"]), int(manifest["dimension"]), len(index.chunks)
+    problems = []
+    if len(index.documents) != manifest["documents"]:
+        problems.append(f"{len(index.documents)} documents, manifest says {manifest['documents']}")
+    if n_chunks != manifest["chunks"] or len(index._positions) != n_chunks:
+        problems.append(f"{n_chunks} chunks (ids unique: {len(index._positions)}), manifest says {manifest['chunks']}")
+    if index.vectors.shape != (n_rows, dimension) or index.vectors.dtype != np.float32:
+        problems.append(f"vectors are {index.vectors.dtype} {index.vectors.shape}, expected float32 "
+                        f"({n_rows}, {dimension})")
+    if index.row_chunk.shape != (n_rows,) or (n_rows and not (0 <= index.row_chunk.min() and
+                                                              index.row_chunk.max() < n_chunks)):
+        problems.append("row_chunk does not map every vector row to a chunk")
+    if not index.ann.is_inner_product:
+        problems.append("faiss.index does not use the inner-product metric")
+    if index.ann.ntotal != n_rows or index.ann.dimension != dimension:
+        problems.append(f"faiss.index holds {index.ann.ntotal} vectors of {index.ann.dimension} "
+                        f"dimensions, expected {n_rows} of {dimension}")
+    if index.lexical.n_rows != n_chunks:
+        problems.append(f"the lexical index has {index.lexical.n_rows} rows, expected {n_chunks}")
+    if problems:
+        raise IndexInvalidError(f"the index in {path} is inconsistent ({problems[0]}): {_REBUILD_HINT}")

@@ -1,0 +1,202 @@
+"""The index folder on disk: its file names, the manifest's file entries, and replacing the folder atomically.
+
+A folder that describes itself (files written by `build_index`):
+  manifest.json     format version, model id, dimension, FAISS factory, counts, sha256 of every source file and of
+                    every index file, build time, package version; written last, so no manifest = no index
+  documents.jsonl   one `Document.to_dict()` per line, corpus order; chunk position = order of chunks over all lines
+  vectors.npy       float32 (n_rows, dimension), L2-normalised: inner product is cosine similarity
+  row_chunk.npy     int32 (n_rows,): the chunk position of each vector row (a chunk may have several rows)
+  row_keys.txt      line i = sha256 of (model id, passage text) of vector row i: lets a rebuild reuse vectors
+  faiss.index       the FAISS index over vectors.npy, inner-product metric
+  lexical/          the BM25 index (`LexicalIndex.save`); row i = chunk position i
+
+Writing is atomic: everything goes into `<index>.tmp-<pid>` beside the target, is fsynced, and then takes the
+target's place in one step (see `swap_into_place`), so a crash, Ctrl-C or `kill -9` leaves the previous index
+intact and a reader never sees a half-written folder. A lock file `.<index>.lock` beside the folder keeps two
+builds from writing the same index at once.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+from ..errors import IndexLockedError, IndexWriteError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DOCUMENTS = "documents.jsonl"
+VECTORS = "vectors.npy"
+ROW_CHUNK = "row_chunk.npy"
+ROW_KEYS = "row_keys.txt"
+FAISS_INDEX = "faiss.index"
+LEXICAL_DIR = "lexical"
+# Every name `build_index` writes into the folder: a folder holding anything else is not ours to replace.
+INDEX_NAMES = frozenset({MANIFEST, DOCUMENTS, VECTORS, ROW_CHUNK, ROW_KEYS, FAISS_INDEX, LEXICAL_DIR})
+
+
+def folder_text(path: Path) -> str:
+    """Return `path` as a folder name for messages, with one trailing slash."""
+    return str(path).rstrip("/") + "/"
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of the file at `path`, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- writing -------------------------------------------------------------------------------------------------
+
+def replace_atomically(target: Path, write_files: Callable[[Path], None], manifest: dict) -> None:
+    """Write a new index folder beside `target` and swap it into place; the previous index stays until then.
+
+    `write_files(folder)` writes every index file except the manifest into the not yet existing `folder`; the
+    manifest, with an entry (sha256, size) for each of those files, is written last.
+    """
+    tmp = target.parent / f"{target.name}.tmp-{os.getpid()}"
+    try:
+        write_files(tmp)
+        _write_manifest(tmp, manifest)
+        swap_into_place(tmp, target)
+    except BaseException:
+        # Ctrl-C or a full disk: the previous index stays as it was, only our temporary folder goes.
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    """Fsync every file in `folder`, then write the manifest listing them, then fsync the folders."""
+    manifest = dict(manifest)
+    manifest["files"] = {name: _file_entry(folder / name) for name in _index_files(folder)}
+    for name in manifest["files"]:
+        _fsync_file(folder / name)
+    with open(folder / MANIFEST, "w", encoding="utf-8") as out:
+        json.dump(manifest, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        out.flush()
+        os.fsync(out.fileno())
+    for sub in sorted({(folder / name).parent for name in manifest["files"]} | {folder}):
+        _fsync_dir(sub)
+
+
+def _index_files(folder: Path) -> list[str]:
+    """Return the relative paths of every file in `folder` except the manifest, sorted."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and p.name != MANIFEST)
+
+
+def _file_entry(path: Path) -> dict:
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    # A rename or a new file is durable only once its directory entry is; directories are fsynced via an fd.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on directories; durability then rests on the filesystem
+        pass
+    finally:
+        os.close(fd)
+
+
+def swap_into_place(tmp: Path, target: Path) -> None:
+    """Put the complete folder `tmp` at `target` so that `target` is at every moment the old or the new index.
+
+    Why not a symlink `index -> index.v123`: the index stays a plain folder that users can copy, mount or ignore
+    in git, and nothing accumulates beside it. Linux's renameat2(RENAME_EXCHANGE) swaps two directories
+    atomically, which plain rename() cannot do for a non-empty target. Where it is missing (other systems, some
+    filesystems) we rename the old folder aside and the new one in: then for an instant there is no folder, which a
+    reader sees as "no index" and `load_index` retries.
+    """
+    if not os.path.lexists(target):
+        os.rename(tmp, target)
+    elif _exchange(tmp, target):
+        shutil.rmtree(tmp)  # now holds the previous index
+    else:
+        old = target.parent / f"{target.name}.old-{os.getpid()}"
+        os.rename(target, old)
+        try:
+            os.rename(tmp, target)
+        except BaseException:
+            os.rename(old, target)  # interrupted between the two renames: put the previous index back
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(target.parent)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap the paths `a` and `b` (Linux renameat2); return False where the system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+# --- before writing ------------------------------------------------------------------------------------------
+
+@contextmanager
+def build_lock(target: Path):
+    """Hold an exclusive lock on `.<index>.lock` beside the index for the whole build (released even on kill -9)."""
+    lock_path = target.parent / f".{target.name}.lock"
+    handle = open(lock_path, "a+")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexLockedError(f"another `qa-service build` is writing {target} right now (lock {lock_path}): "
+                                   "wait for it to finish") from None
+        yield
+    finally:
+        handle.close()
+
+
+def check_replaceable(target: Path) -> None:
+    """Refuse to replace a folder that is neither missing, empty, nor an index (e.g. `--index .` by mistake)."""
+    if not os.path.lexists(target):
+        return
+    if not target.is_dir():
+        raise IndexWriteError(f"{target} exists and is not a folder: choose another --index")
+    foreign = sorted(p.name for p in target.iterdir() if p.name not in INDEX_NAMES)
+    if foreign:
+        raise IndexWriteError(f"{target} is not an index folder (it holds {', '.join(foreign[:3])}): "
+                              "choose another --index or empty it")
+
+
+def remove_leftovers(target: Path) -> None:
+    """Delete temporary folders of builds that died (we hold the lock, so no other build is using them)."""
+    for pattern in (f"{target.name}.tmp-*", f"{target.name}.old-*"):
+        for leftover in target.parent.glob(pattern):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
