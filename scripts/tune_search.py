@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +21,12 @@ sys.path.insert(0, str(ROOT))
 
 from qa_service import lexical as lexical_module  # noqa: E402
 from qa_service import passages  # noqa: E402
-from qa_service.evaluation import mrr_at, recall_at  # noqa: E402
+from qa_service.evaluation import evaluate_rankings, load_queries  # noqa: E402
 from qa_service.index import assemble  # noqa: E402
 from qa_service.lexical import LexicalIndex  # noqa: E402
 from qa_service.parsing import parse_paths  # noqa: E402
-from qa_service.search import MODES, Searcher  # noqa: E402
+from qa_service.query import MODES  # noqa: E402
+from qa_service.search import Searcher  # noqa: E402
 
 CACHE = Path("/tmp/qa_tune_embeddings.npz")
 
@@ -76,21 +75,16 @@ def with_lexical_text(index, documents, lexical_fn):
 
 
 def score(searcher, queries, modes):
-    """Return {mode: {group: {metric: value}}} plus the rank-1 misses."""
+    """Return {mode: {group: {metric: value}}} plus the rank-1 misses, measured on the shipped ranker's run."""
+    questions = {q.query_id: q.question for q in queries}
     table = {}
-    misses = defaultdict(list)
+    misses = {}
     for mode in modes:
-        per_group = defaultdict(lambda: defaultdict(list))
-        for q in queries:
-            hits = searcher.search(q["question"], top_k=10, mode=mode)
-            ranked = [h.chunk.chunk_id for h in hits]
-            for group in (q["group"], "all"):
-                per_group[group]["R@1"].append(recall_at(ranked, q["relevant"], 1))
-                per_group[group]["R@5"].append(recall_at(ranked, q["relevant"], 5))
-                per_group[group]["MRR"].append(mrr_at(ranked, q["relevant"], 10))
-            if not ranked or ranked[0] not in q["relevant"]:
-                misses[mode].append((q["id"], q["group"], ranked[:3], q["relevant"]))
-        table[mode] = {g: {m: float(np.mean(v)) for m, v in ms.items()} for g, ms in per_group.items()}
+        report = evaluate_rankings(queries, searcher.run(questions, k=10, mode=mode))
+        rows = {**report["groups"], "all": report["overall"]}
+        table[mode] = {group: {"R@1": row["recall@1"], "R@5": row["recall@5"], "MRR": row["mrr@10"]}
+                       for group, row in rows.items()}
+        misses[mode] = [(m["id"], m["group"], m["top"], m["relevant"]) for m in report["misses_at_1"]]
     return table, misses
 
 
@@ -121,7 +115,7 @@ def main(argv=None):
     parser.add_argument("--misses", action="store_true", help="list rank-1 misses of hybrid mode")
     args = parser.parse_args(argv)
 
-    queries = [json.loads(line) for line in Path(args.queries).read_text().splitlines() if line.strip()]
+    queries = load_queries(Path(args.queries))
     report = parse_paths([Path(args.corpus)])
     documents = report.documents
     print(f"{len(documents)} documents, {sum(len(d.chunks) for d in documents)} chunks, {len(queries)} questions")
