@@ -24,6 +24,9 @@ from .quotes import find_exact, find_near, normalize, normalized_text, sentence_
 # product of a few ms); above it, or in an approximate index (HNSW, IVF), FAISS is asked for candidates.
 EXACT_DENSE_ROWS = 200_000
 DENSE_CANDIDATES = 1000
+# With filters, an approximate index is not asked at all when the allowed rows are this few: their scores are
+# computed exactly (a gather and a matrix product of a few ms); with more, FAISS searches only the allowed rows.
+EXACT_FILTERED_ROWS = 20_000
 # A shared n-gram counts this much of a shared word when choosing sentences to highlight.
 NGRAM_WEIGHT = 0.2
 # Near-verbatim quotes are looked for (with difflib, slow) in this many of the best BM25 candidates.
@@ -84,6 +87,8 @@ class Searcher:
         number = {doc_id: i for i, doc_id in enumerate(self._document_ids)}
         self._document_of_chunk = np.array([number[c.document_id] for c in index.chunks], dtype=np.int64)
         self._row_chunk = np.asarray(index.row_chunk, dtype=np.int64)
+        # The first vector row of each chunk (and one past the last row at the end): rows are stored chunk by chunk.
+        self._first_row = np.searchsorted(self._row_chunk, np.arange(len(index.chunks) + 1))
         self._exact_dense = len(index.vectors) <= EXACT_DENSE_ROWS and index.ann.is_exact
         index.ann.set_search_effort()
         self._boilerplate = _repeated_sentences(index.chunks)
@@ -104,11 +109,13 @@ class Searcher:
 
     # --- the three signals ----------------------------------------------------------------------------------
 
-    def dense_scores(self, query: Query) -> np.ndarray:
+    def dense_scores(self, query: Query, allowed: np.ndarray | None = None) -> np.ndarray:
         """Return the similarity of every chunk to `query`: the mean of its best vector's and its vectors' mean cosine.
 
         The best view finds the chunk whose Frage or Antwort matches; the mean rewards chunks where every view
-        agrees, which separates sibling Fragen of one document better than the best view alone.
+        agrees, which separates sibling Fragen of one document better than the best view alone. With `allowed` (a
+        chunk mask from filters), an approximate index searches only the allowed chunks, so the filtered result is
+        the one an exact search would give (up to the index's recall); chunks outside it score -1.
         """
         n_chunks = len(self.index.chunks)
         vector = self._query_vector(query.text)
@@ -117,14 +124,20 @@ class Searcher:
             return scores
         vectors = self.index.vectors
         # Vectors are L2-normalised, so the inner product is the cosine similarity.
+        allowed_rows = None if allowed is None or self._exact_dense else allowed[self._row_chunk]
         if self._exact_dense:
             row_scores = vectors @ vector[0]
             rows = np.arange(len(row_scores))
+        elif allowed_rows is not None and np.count_nonzero(allowed_rows) <= EXACT_FILTERED_ROWS:
+            rows = np.flatnonzero(allowed_rows)
+            row_scores = np.asarray(vectors[rows]) @ vector[0]
         else:
             k = min(len(vectors), DENSE_CANDIDATES)
-            found_scores, found_rows = self.index.ann.search(vector, k)
-            keep = found_rows[0] >= 0
-            row_scores, rows = found_scores[0][keep], found_rows[0][keep]
+            _, found_rows = self.index.ann.search(vector, k, allowed_rows)
+            # The index finds the candidate chunks; each is then scored on all of its views, exactly as an exact
+            # search would, not only on the views the index happened to return.
+            rows = self._rows_of(np.unique(self._row_chunk[found_rows[0][found_rows[0] >= 0]]))
+            row_scores = np.asarray(vectors[rows]) @ vector[0]
         chunk_of_row = self._row_chunk[rows]
         row_scores = row_scores.astype(np.float32)
         np.maximum.at(scores, chunk_of_row, row_scores)
@@ -134,6 +147,14 @@ class Searcher:
         seen = counts > 0
         scores[seen] = 0.5 * (scores[seen] + sums[seen] / counts[seen])
         return scores
+
+    def _rows_of(self, chunks: np.ndarray) -> np.ndarray:
+        """Return the vector rows of `chunks` (ascending positions): a chunk's rows are one run, in chunk order."""
+        starts, ends = self._first_row[chunks], self._first_row[chunks + 1]
+        lengths = ends - starts
+        # One arange per run without a Python loop: offsets within each run added to the run's start.
+        within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        return np.repeat(starts, lengths) + within
 
     def lexical_scores(self, query: Query) -> np.ndarray:
         """Return the BM25 score of every chunk for `query`."""
@@ -229,8 +250,10 @@ class Searcher:
             return []
 
         quotes: dict = {}
+        # Pre-filtering matters only for an approximate index; without filters nothing is held back worth it.
+        dense_allowed = None if filters.is_empty() else allowed
         if mode == "semantic":
-            scores = self.dense_scores(query)
+            scores = self.dense_scores(query, dense_allowed)
         else:
             lexical = self.lexical_scores(query)
             quotes = self.quote_matches(query, allowed, lexical)
@@ -239,7 +262,7 @@ class Searcher:
                 allowed = allowed & (lexical > 0)
                 allowed[list(quotes)] = True
             else:
-                dense = self.dense_scores(query)
+                dense = self.dense_scores(query, dense_allowed)
                 short = query.word_count <= self.fusion.floor_max_words
                 scores = self.fuse(dense, lexical, self.lexical_weight(query, lexical), allowed, hold_back=short)
 

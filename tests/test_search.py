@@ -361,3 +361,74 @@ def test_top_positions_selects_like_a_full_stable_sort(k):
     allowed = rng.random(40) > 0.3
     expected = [int(i) for i in np.lexsort((np.arange(40), -scores)) if allowed[i]][:k]
     assert top_positions(scores, allowed, k).tolist() == expected
+
+
+# --- filters with an approximate index ------------------------------------------------------------------------
+
+def _many_documents(copies: int) -> list:
+    """Return `copies` variants of each corpus document: new ids, Drucksachen, dates and a distinct word per copy."""
+    from dataclasses import replace
+
+    from qa_service.parsing import parse_paths
+
+    from conftest import CORPUS_DIR
+
+    originals = parse_paths([CORPUS_DIR]).documents
+    documents = []
+    for n in range(copies):
+        for doc in originals:
+            doc_id = f"{doc.document_id}-v{n}"
+            chunks = tuple(replace(c, chunk_id=c.chunk_id.replace(doc.document_id, doc_id), document_id=doc_id,
+                                   antwort=f"{c.antwort} Variante{n}") for c in doc.chunks)
+            documents.append(replace(doc, document_id=doc_id, drucksache=f"19/{30000 + n}",
+                                     wahlperiode=18 + n % 2, answered_on=f"{2010 + n % 12}-06-01", chunks=chunks))
+    return documents
+
+
+@pytest.fixture(scope="module")
+def exact_and_approximate():
+    from conftest import FakeEmbedder
+    from qa_service.index import assemble
+
+    documents = _many_documents(40)
+    embedder = FakeEmbedder()
+    exact = Searcher(assemble(documents, embedder, factory="Flat"), embedder)
+    approximate = Searcher(assemble(documents, embedder, factory="HNSW32,Flat"), embedder)
+    assert not approximate._exact_dense and len(approximate.index.vectors) > 5000
+    return exact, approximate
+
+
+FILTERED_QUESTIONS = ["Solaranlagen auf Dächern in Pankow", "Straftaten der EG Quer", "Schulabbruch ohne Abschluss"]
+# (filters, share of the documents they allow); 40 copies of the 6 corpus documents.
+FILTERS = [({"drucksache": "19/30007"}, 1 / 40), ({"authority": "Bildung", "wahlperiode": 18}, 1 / 12),
+           ({"answered_from": "2013-01-01", "answered_to": "2015-12-31"}, 1 / 4), ({"wahlperiode": 19}, 1 / 2)]
+
+
+def _filtered_runs(exact, approximate, filters):
+    for mode in ("semantic", "hybrid"):
+        for question in FILTERED_QUESTIONS:
+            want = [h.chunk.chunk_id for h in exact.search(question, top_k=5, mode=mode, filters=filters)]
+            got = [h.chunk.chunk_id for h in approximate.search(question, top_k=5, mode=mode, filters=filters)]
+            yield mode, question, want, got
+
+
+@pytest.mark.parametrize("filters,share", FILTERS, ids=lambda f: "+".join(f) if isinstance(f, dict) else None)
+def test_filtered_approximate_search_equals_filtered_exact_search(exact_and_approximate, filters, share):
+    # Up to EXACT_FILTERED_ROWS allowed rows are scored exactly: the same result as the exact index, always.
+    exact, approximate = exact_and_approximate
+    for mode, question, want, got in _filtered_runs(exact, approximate, filters):
+        assert want and got == want, (mode, question)
+
+
+@pytest.mark.parametrize("filters,share", [f for f in FILTERS if f[1] >= 1 / 4],
+                         ids=lambda f: "+".join(f) if isinstance(f, dict) else None)
+def test_broad_filters_search_the_graph_with_an_id_selector_like_exact_search(exact_and_approximate, monkeypatch,
+                                                                             filters, share):
+    # Above EXACT_FILTERED_ROWS, FAISS walks the HNSW graph keeping only allowed rows; for filters that allow a
+    # large share (the only ones that reach this path in a real index) that is the exact result.
+    import qa_service.search as search_module
+
+    monkeypatch.setattr(search_module, "EXACT_FILTERED_ROWS", 0)
+    exact, approximate = exact_and_approximate
+    for mode, question, want, got in _filtered_runs(exact, approximate, filters):
+        assert want and got == want, (mode, question)

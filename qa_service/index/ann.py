@@ -131,9 +131,34 @@ class VectorIndex:
         except RuntimeError:  # no IVF index inside
             pass
 
-    def search(self, query_rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return (scores, rows), each (len(query_rows), k), best first; a row of -1 means fewer than k were found."""
-        return self._index.search(query_rows, k)
+    def search(self, query_rows: np.ndarray, k: int, allowed_rows: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (scores, rows), each (len(query_rows), k), best first; a row of -1 means fewer than k were found.
+
+        With `allowed_rows` (a boolean mask over the rows), only those rows are searched: FAISS applies the filter
+        inside the graph or list traversal (an ID selector), so a filter never empties the candidates.
+        """
+        if allowed_rows is None:
+            return self._index.search(query_rows, k)
+        import faiss
+
+        bits = np.packbits(np.asarray(allowed_rows, dtype=bool), bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(allowed_rows), faiss.swig_ptr(bits))
+        inner = faiss.downcast_index(self._index)
+        if isinstance(inner, faiss.IndexHNSW):
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = inner.hnsw.efSearch
+        else:
+            try:
+                params = faiss.SearchParametersIVF()
+                params.nprobe = faiss.extract_index_ivf(self._index).nprobe
+            except RuntimeError:  # neither graph nor inverted lists: a flat scan
+                params = faiss.SearchParameters()
+        params.sel = selector
+        # `bits` must live until the search returns: the selector only points at it.
+        scores, rows = self._index.search(query_rows, k, params=params)
+        del bits
+        return scores, rows
 
     @staticmethod
     def use_threads(n: int) -> None:

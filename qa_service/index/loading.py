@@ -202,6 +202,9 @@ def _check_consistent(index: Index) -> None:
     if index.row_chunk.shape != (n_rows,) or (n_rows and not (0 <= index.row_chunk.min() and
                                                               index.row_chunk.max() < n_chunks)):
         problems.append("row_chunk does not map every vector row to a chunk")
+    elif n_rows and np.any(np.diff(index.row_chunk) < 0):
+        # The searcher reads a chunk's vectors as one run of rows (chunk order), as every build writes them.
+        problems.append("row_chunk is not in chunk order")
     if not index.ann.is_inner_product:
         problems.append("faiss.index does not use the inner-product metric")
     if index.ann.ntotal != n_rows or index.ann.dimension != dimension:
