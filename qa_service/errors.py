@@ -27,3 +27,15 @@ class InvalidQueryError(QAError):
 
 class NotFoundError(QAError):
     """A document or chunk id that is not in the index."""
+
+
+class ExportError(QAError):
+    """The parliament's open-data export cannot be read (missing, not well-formed, not a PARDOK export)."""
+
+
+class SyncError(QAError):
+    """A sync cannot run (export not downloadable, corpus folder or state file not writable)."""
+
+
+class DownloadError(QAError):
+    """One file could not be downloaded, or what arrived is not a whole PDF with a text layer."""
