@@ -137,7 +137,8 @@ def cmd_sync(args) -> int:
 
     settings = load_settings(corpus_dir=args.corpus, index_dir=args.index)
     sources = tuple(args.source or ()) + tuple(export_url(wp) for wp in args.wahlperiode or ())
-    polite = {"pause": args.pause, "read_timeout": args.timeout, "connect_timeout": args.timeout}
+    polite = {"pause": args.pause, "read_timeout": args.timeout, "connect_timeout": args.timeout,
+              "recheck_days": args.recheck_days}
     options = SyncOptions(sources=sources or (export_url(19),), corpus_dir=settings.corpus_dir, since=args.since,
                           limit=args.limit, dry_run=args.dry_run, progress=not args.quiet,
                           **{k: v for k, v in polite.items() if v is not None})
@@ -175,6 +176,8 @@ def _add_sync_parser(add) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan; download, write and delete nothing")
     p.add_argument("--build", action="store_true", help="then build or update the index")
     p.add_argument("--index", help="index folder for --build (default: index/ or QA_INDEX_DIR)")
+    p.add_argument("--recheck-days", type=float, metavar="DAYS",
+                   help="ask again for a known answer only this long after its last check (default 30; 0 = always)")
     p.add_argument("--pause", type=float, metavar="SECONDS", help="pause between requests (default 1)")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="connect and read timeout of a request (default 10 and 60)")

@@ -13,7 +13,8 @@ leaves the new sidecar beside the old PDF; the state file still holds the old PD
 fetches the PDF again and completes the pair. A new document's PDF never appears without its sidecar.
 
 The state file `<corpus>/.sync-state.json` (written atomically) records per document the PDF address, the
-Vorgang, ETag, Last-Modified, length, sha256 and when it was fetched, and per export URL its validators.
+Vorgang, ETag, Last-Modified, length, sha256, when it was fetched and when last checked, and per export URL its
+validators.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -71,6 +72,9 @@ class SyncOptions:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0  # longest silence while a response arrives
     download_timeout: float = 600.0  # longest time one file may take, so a trickling response cannot hang a run
+    # A known answer whose export metadata is unchanged is asked for again only this many days after its last
+    # check: published answers almost never change, and 14,000 conditional requests a day would take four hours.
+    recheck_days: float = 30.0
     retries: int = 3
     backoff: float = 2.0  # first wait before a retry; doubles with each attempt
     max_wait: float = 120.0  # cap on a wait, Retry-After included
@@ -141,7 +145,8 @@ def sync(options: SyncOptions) -> SyncReport:
     fetcher = _Fetcher(options)
     try:
         answers, deleted_vorgaenge, current_vorgaenge = _read_sources(options, corpus, state, fetcher, report)
-        tasks, deletions = _plan(answers, deleted_vorgaenge, current_vorgaenge, state, corpus, options)
+        tasks, deletions, fresh = _plan(answers, deleted_vorgaenge, current_vorgaenge, state, corpus, options)
+        report.unchanged += fresh
         if options.dry_run:
             _describe(tasks, deletions, report)
         else:
@@ -167,7 +172,8 @@ def _validate(options: SyncOptions) -> None:
             raise SyncError(f"--since must be a date YYYY-MM-DD, got {options.since!r}") from None
     if options.limit is not None and options.limit < 0:
         raise SyncError(f"--limit must be at least 0, got {options.limit}")
-    for name in ("pause", "connect_timeout", "read_timeout", "download_timeout", "backoff", "max_wait"):
+    for name in ("pause", "connect_timeout", "read_timeout", "download_timeout", "backoff", "max_wait",
+                 "recheck_days"):
         if getattr(options, name) < 0:
             raise SyncError(f"{name.replace('_', ' ')} must not be negative, got {getattr(options, name)}")
     for source in options.sources:
@@ -284,7 +290,7 @@ def _export_file(url, corpus, state, fetcher, options, scratch: Path, report) ->
 # --- planning ---------------------------------------------------------------------------------------------------
 
 def _plan(answers, deleted_vorgaenge, current_vorgaenge, state, corpus, options):
-    """Return the downloads to make (newest answers first) and the document ids to remove."""
+    """Return the downloads to make (newest first), the ids to remove, and how many answers need no request yet."""
     documents = state["documents"]
     deletions = sorted(
         doc_id for doc_id, entry in documents.items()
@@ -296,12 +302,24 @@ def _plan(answers, deleted_vorgaenge, current_vorgaenge, state, corpus, options)
     selected.sort(key=lambda a: (a.answered_on or "", a.document_id), reverse=True)
     if options.limit is not None:
         selected = selected[:options.limit]
-    tasks = []
+    tasks, fresh = [], 0
+    recent = (datetime.now(timezone.utc) - timedelta(days=options.recheck_days)).isoformat(timespec="seconds")
     for answer in selected:
         entry = documents.get(answer.document_id)
         on_disk = (corpus / f"{answer.document_id}.pdf").is_file()
+        if entry and on_disk and entry.get("checked_at", "") > recent and _sidecar_is(corpus, answer):
+            fresh += 1
+            continue
         tasks.append(_Task(answer=answer, known=entry if entry and on_disk else None))
-    return tasks, deletions
+    return tasks, deletions, fresh
+
+
+def _sidecar_is(corpus: Path, answer: ExportAnswer) -> bool:
+    """Return whether the sidecar on disk holds what the export now says about `answer`."""
+    try:
+        return (corpus / f"{answer.document_id}.json").read_bytes() == _sidecar_bytes(answer)
+    except OSError:
+        return False
 
 
 def _describe(tasks, deletions, report) -> None:
@@ -315,7 +333,7 @@ def _describe(tasks, deletions, report) -> None:
     report.deleted = len(deletions)
     checks = sum(1 for t in tasks if t.known)
     report.notes.append(f"plan: {report.new} new, {checks} to check (conditional request), "
-                        f"{len(deletions)} to delete")
+                        f"{report.unchanged} checked recently, {len(deletions)} to delete")
 
 
 # --- applying ---------------------------------------------------------------------------------------------------
@@ -334,24 +352,27 @@ def _download(tasks, state, corpus, fetcher, options, report) -> None:
     from tqdm import tqdm
 
     last_save = time.monotonic()
-    with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool, \
-            tqdm(total=len(tasks), unit="doc", desc="sync", disable=not options.progress,
-                 file=sys.stderr) as bar:
-        futures = [pool.submit(_fetch_one, task, corpus, fetcher) for task in tasks]
-        for future in as_completed(futures):
-            outcome = future.result()
-            bar.update(1)
-            report.downloaded_bytes += outcome.downloaded
-            if outcome.kind == "failed":
-                report.failures.append(Failure(outcome.answer.document_id, outcome.answer.source_url,
-                                               outcome.reason or "unknown"))
-                continue
-            setattr(report, outcome.kind, getattr(report, outcome.kind) + 1)
-            state["documents"][outcome.answer.document_id] = outcome.entry
-            if time.monotonic() - last_save > _SAVE_EVERY:
-                _save_state(corpus, state)
-                last_save = time.monotonic()
-    _save_state(corpus, state)
+    pool = ThreadPoolExecutor(max_workers=max(1, options.workers))
+    try:
+        with tqdm(total=len(tasks), unit="doc", desc="sync", disable=not options.progress, file=sys.stderr) as bar:
+            futures = [pool.submit(_fetch_one, task, corpus, fetcher) for task in tasks]
+            for future in as_completed(futures):
+                outcome = future.result()
+                bar.update(1)
+                report.downloaded_bytes += outcome.downloaded
+                if outcome.kind == "failed":
+                    report.failures.append(Failure(outcome.answer.document_id, outcome.answer.source_url,
+                                                   outcome.reason or "unknown"))
+                    continue
+                setattr(report, outcome.kind, getattr(report, outcome.kind) + 1)
+                state["documents"][outcome.answer.document_id] = outcome.entry
+                if time.monotonic() - last_save > _SAVE_EVERY:
+                    _save_state(corpus, state)
+                    last_save = time.monotonic()
+    finally:
+        # On Ctrl-C the queued downloads are dropped, the two running ones finish; what is done is recorded.
+        pool.shutdown(wait=True, cancel_futures=True)
+        _save_state(corpus, state)
     report.failures.sort(key=lambda f: f.document_id)
 
 
@@ -367,7 +388,8 @@ def _fetch_one(task: _Task, corpus: Path, fetcher: "_Fetcher") -> _Outcome:
         metadata_changed = not sidecar.is_file() or sidecar.read_bytes() != metadata
         if result is None or (task.known and result["sha256"] == task.known.get("sha256")):
             partial.unlink(missing_ok=True)
-            entry = dict(task.known, **(result or {}), vorgang=answer.vorgang, url=answer.source_url)
+            entry = {**task.known, **(result or {}), "vorgang": answer.vorgang, "url": answer.source_url,
+                     "checked_at": _now()}
             if metadata_changed:
                 _write_atomically(sidecar, metadata)
             return _Outcome(answer, "updated" if metadata_changed else "unchanged", entry,
@@ -375,7 +397,7 @@ def _fetch_one(task: _Task, corpus: Path, fetcher: "_Fetcher") -> _Outcome:
         # The sidecar first: a new PDF is never in the corpus without its metadata.
         _write_atomically(sidecar, metadata)
         os.replace(partial, pdf)
-        entry = dict(result, vorgang=answer.vorgang, url=answer.source_url)
+        entry = {**result, "vorgang": answer.vorgang, "url": answer.source_url, "checked_at": _now()}
         return _Outcome(answer, "updated" if task.known else "new", entry, downloaded=result["length"])
     except DownloadError as exc:
         partial.unlink(missing_ok=True)

@@ -126,6 +126,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 time.sleep(0.5)
             return 200
+        if behaviour == "plain":  # no validators, no conditional requests
+            return self._send(200, data, "application/pdf", body)
+        if behaviour == "no-304":  # validators, but a conditional request still gets the whole file
+            return self._send(200, data, "application/pdf", body, {"ETag": '"v1"'})
         return self._serve(data, "application/pdf", body)
 
     def _serve(self, data: bytes, content_type: str, body: bool) -> int:
@@ -167,7 +171,7 @@ def site():
 def options(corpus: Path, *sources: str, waits: list | None = None, **overrides) -> SyncOptions:
     """Return sync options with short timeouts and no real waiting; every wait asked for lands in `waits`."""
     values = dict(sources=sources, corpus_dir=corpus, progress=False, pause=0.0, connect_timeout=2.0,
-                  read_timeout=0.5, download_timeout=10.0, retries=2, backoff=0.01, max_wait=5.0,
+                  read_timeout=0.5, download_timeout=10.0, retries=2, backoff=0.01, max_wait=5.0, recheck_days=0,
                   sleep=(waits.append if waits is not None else lambda seconds: None))
     values.update(overrides)
     return SyncOptions(**values)
@@ -211,7 +215,8 @@ def test_state_file_records_address_validators_length_hash_and_time(site, tmp_pa
     assert entry["etag"].startswith('"') and entry["last_modified"] == LAST_MODIFIED
     assert entry["length"] == len(PDF["S19-10281"])
     assert entry["sha256"] == hashlib.sha256(PDF["S19-10281"]).hexdigest()
-    assert entry["fetched_at"].endswith("+00:00") and entry["vorgang"] == "V-400002"
+    assert entry["fetched_at"].endswith("+00:00") and entry["checked_at"] >= entry["fetched_at"]
+    assert entry["vorgang"] == "V-400002"
     assert f"{site.base}/opendata/pardok-wp19.xml" in state["exports"]
 
 
@@ -232,6 +237,42 @@ def test_second_run_downloads_nothing_and_says_so(site, tmp_path):
     assert all("If-None-Match" in e[3] and "If-Modified-Since" in e[3] for e in second)
     assert (report.new, report.updated, report.unchanged, report.downloaded_bytes) == (0, 0, 3, 0)
     assert report.summary_line().endswith("nothing new, nothing downloaded")
+
+
+def test_recently_checked_answers_cost_no_request_unless_their_metadata_changed(site, tmp_path):
+    corpus = tmp_path / "corpus"
+    url = site.export("pardok-wp19.xml", "export-wp19.xml")
+    sync(options(corpus, url))
+    asked = len(site.pdf_requests())
+    report = sync(options(corpus, url, recheck_days=30))
+    assert len(site.pdf_requests()) == asked and report.unchanged == 3
+    site.exports["pardok-wp19.xml"] = site.exports["pardok-wp19.xml"].replace(b"Krankenhaus", b"Klinik")
+    report = sync(options(corpus, url, recheck_days=30))
+    assert [e[1].rsplit("/", 1)[1] for e in site.pdf_requests()[asked:]] == ["S19-10268.pdf"]
+    assert (report.updated, report.unchanged) == (1, 2)
+
+
+def test_without_validators_the_length_decides_and_costs_one_head_request(site, tmp_path):
+    corpus = tmp_path / "corpus"
+    url = site.export("pardok-wp19.xml", "export-wp19.xml")
+    site.behaviour["S19-10281"] = "plain"
+    sync(options(corpus, url))
+    report = sync(options(corpus, url))
+    assert [e[0] for e in site.pdf_requests(name="S19-10281")] == ["GET", "HEAD"]
+    assert report.unchanged == 3 and report.downloaded_bytes == 0
+    site.pdfs["S19-10281"] = PDF["S19-10290"]  # another length
+    report = sync(options(corpus, url))
+    assert report.updated == 1 and (corpus / "S19-10281.pdf").read_bytes() == PDF["S19-10290"]
+
+
+def test_a_whole_file_sent_again_unchanged_counts_as_unchanged(site, tmp_path):
+    corpus = tmp_path / "corpus"
+    url = site.export("pardok-wp19.xml", "export-wp19.xml")
+    site.behaviour["S19-10281"] = "no-304"
+    sync(options(corpus, url))
+    report = sync(options(corpus, url))
+    assert (report.updated, report.unchanged) == (0, 3)
+    assert report.downloaded_bytes == len(PDF["S19-10281"]) and report.summary_line().endswith("; nothing new")
 
 
 def test_changed_pdf_and_changed_metadata_are_updated(site, tmp_path):
@@ -373,14 +414,14 @@ def test_export_that_cannot_be_downloaded_is_a_named_error(site, tmp_path):
 def test_cli_exit_codes_summary_and_failure_lines(site, tmp_path, capsys):
     corpus = tmp_path / "corpus"
     code = main(["sync", "--source", site.export("pardok-wp19.xml", "export-wp19.xml"), "--corpus", str(corpus),
-                 "--pause", "0", "--quiet"])
+                 "--pause", "0", "--quiet", "--recheck-days", "0"])
     out = capsys.readouterr().out
     assert code == 0 and f"synced {corpus}/: 3 new, 0 updated, 0 deleted, 0 unchanged, 0 failed" in out
     failing = ("S19-20404", "S19-20500", "S19-20429", "S19-20206", "S19-20207", "S19-20408", "S19-20200")
     site.behaviour.update({name: "404" for name in failing})
     site.pdfs["S19-20404"] = site.pdfs["S19-20200"] = b"unused"
     code = main(["sync", "--source", site.export("failures.xml", "export-wp19-failures.xml"), "--corpus",
-                 str(corpus), "--pause", "0", "--quiet"])
+                 str(corpus), "--pause", "0", "--quiet", "--recheck-days", "0"])
     captured = capsys.readouterr()
     assert code == 1
     assert f"failed: S19-20404 {site.base}/citat/VT/19/SchrAnfr/S19-20404.pdf: HTTP 404 Not Found" in captured.err
@@ -392,6 +433,16 @@ def test_cli_bad_since_is_one_line_and_exit_1(tmp_path, capsys):
     code = main(["sync", "--source", str(DATA / "pardok" / "export-wp19.xml"), "--corpus", str(tmp_path),
                  "--since", "gestern"])
     assert code == 1 and capsys.readouterr().err == "error: --since must be a date YYYY-MM-DD, got 'gestern'\n"
+
+
+def test_sync_help_names_every_option_and_ends_with_an_example(capsys):
+    with pytest.raises(SystemExit):
+        main(["sync", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--wahlperiode", "--source", "--corpus", "--since", "--limit", "--dry-run", "--build"):
+        assert flag in text
+    assert text.rstrip().splitlines()[-2:] == ["Example:", "  qa-service sync --wahlperiode 19 --since 2024-01-01 "
+                                                           "--build"]
 
 
 def _cli(*args: str, **kwargs):
@@ -426,6 +477,24 @@ def test_sync_killed_mid_download_leaves_no_partial_file_and_the_next_run_comple
                                     "S19-10290.json", "S19-10290.pdf"]
     assert (corpus / "S19-10290.pdf").read_bytes() == PDF["S19-10290"]
     assert not (corpus / PARTIAL_DIR).exists()
+
+
+def test_ctrl_c_keeps_what_is_done_and_leaves_no_partial_file(site, tmp_path):
+    corpus = tmp_path / "corpus"
+    site.behaviour["S19-10290"] = "trickle"
+    process = _cli("--source", site.export("pardok-wp19.xml", "export-wp19.xml"), "--corpus", str(corpus),
+                   "--pause", "0", "--quiet")
+    partial = corpus / PARTIAL_DIR / "S19-10290.pdf"
+    deadline = time.monotonic() + 30
+    while not (partial.is_file() and partial.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and err.decode().strip().endswith("interrupted")
+    # the running download finished and was put in place whole; the state file records what is there
+    state = json.loads((corpus / STATE_FILE).read_text(encoding="utf-8"))
+    assert all((corpus / f"{doc_id}.pdf").read_bytes() == PDF[doc_id] for doc_id in state["documents"])
+    assert not (corpus / PARTIAL_DIR).exists() or not any((corpus / PARTIAL_DIR).iterdir())
 
 
 @pytest.mark.slow
