@@ -102,7 +102,6 @@ class SyncReport:
     unchanged: int = 0
     failures: list[Failure] = field(default_factory=list)
     downloaded_bytes: int = 0
-    requests: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     plan: list[str] = field(default_factory=list)
@@ -110,7 +109,7 @@ class SyncReport:
     def summary_line(self) -> str:
         """Return the one-line summary `qa-service sync` ends with."""
         verb = "would sync" if self.dry_run else "synced"
-        line = (f"{verb} {self.corpus_dir}/: {self.new} new, {self.updated} updated, {self.deleted} deleted, "
+        line = (f"{verb} {str(self.corpus_dir).rstrip('/')}/: {self.new} new, {self.updated} updated, {self.deleted} deleted, "
                 f"{self.unchanged} unchanged, {len(self.failures)} failed, "
                 f"{self.downloaded_bytes / 1e6:.1f} MB, {self.seconds:.1f} s")
         if not self.dry_run and not (self.new or self.updated or self.deleted or self.failures):
@@ -139,13 +138,13 @@ def sync(options: SyncOptions) -> SyncReport:
     corpus = Path(options.corpus_dir)
     report = SyncReport(corpus_dir=corpus, dry_run=options.dry_run)
     _validate(options)
+    state = _load_state(corpus)
     if not options.dry_run:
         _prepare(corpus)
-    state = _load_state(corpus)
     fetcher = _Fetcher(options)
     try:
         answers, deleted_vorgaenge, current_vorgaenge = _read_sources(options, corpus, state, fetcher, report)
-        tasks, deletions, fresh = _plan(answers, deleted_vorgaenge, current_vorgaenge, state, corpus, options)
+        tasks, deletions, fresh = _plan(answers, deleted_vorgaenge, current_vorgaenge, state, corpus, options, report)
         report.unchanged += fresh
         if options.dry_run:
             _describe(tasks, deletions, report)
@@ -154,7 +153,6 @@ def sync(options: SyncOptions) -> SyncReport:
             _download(tasks, state, corpus, fetcher, options, report)
     finally:
         fetcher.close()
-        report.requests = fetcher.requests
         report.seconds = time.monotonic() - started
         if not options.dry_run:
             _tidy(corpus)
@@ -289,7 +287,7 @@ def _export_file(url, corpus, state, fetcher, options, scratch: Path, report) ->
 
 # --- planning ---------------------------------------------------------------------------------------------------
 
-def _plan(answers, deleted_vorgaenge, current_vorgaenge, state, corpus, options):
+def _plan(answers, deleted_vorgaenge, current_vorgaenge, state, corpus, options, report):
     """Return the downloads to make (newest first), the ids to remove, and how many answers need no request yet."""
     documents = state["documents"]
     deletions = sorted(
@@ -302,15 +300,21 @@ def _plan(answers, deleted_vorgaenge, current_vorgaenge, state, corpus, options)
     selected.sort(key=lambda a: (a.answered_on or "", a.document_id), reverse=True)
     if options.limit is not None:
         selected = selected[:options.limit]
-    tasks, fresh = [], 0
+    tasks, fresh, as_text = [], 0, []
     recent = (datetime.now(timezone.utc) - timedelta(days=options.recheck_days)).isoformat(timespec="seconds")
     for answer in selected:
+        if (corpus / f"{answer.document_id}.txt").is_file():
+            as_text.append(answer.document_id)  # a PDF beside it would give the id twice: the text file stays
+            continue
         entry = documents.get(answer.document_id)
         on_disk = (corpus / f"{answer.document_id}.pdf").is_file()
         if entry and on_disk and entry.get("checked_at", "") > recent and _sidecar_is(corpus, answer):
             fresh += 1
             continue
         tasks.append(_Task(answer=answer, known=entry if entry and on_disk else None))
+    if as_text:
+        report.notes.append(f"kept {len(as_text)} answers the corpus holds as text files, not downloaded: "
+                            f"{', '.join(sorted(as_text))}")
     return tasks, deletions, fresh
 
 
@@ -432,7 +436,6 @@ class _Fetcher:
 
     def __init__(self, options: SyncOptions):
         self.options = options
-        self.requests = 0
         self._session = None
         self._lock = threading.Lock()
         self._next_start = 0.0
@@ -457,7 +460,6 @@ class _Fetcher:
             now = time.monotonic()
             wait = self._next_start - now
             self._next_start = max(now, self._next_start) + self.options.pause
-            self.requests += 1
         if wait > 0:
             self.options.sleep(wait)
 
@@ -476,6 +478,8 @@ class _Fetcher:
 
         def receive(response):
             if response.status_code == 304:
+                if not headers:
+                    raise DownloadError("HTTP 304 Not Modified to a request that was not conditional")
                 return None
             entry = self._receive(response, target)
             if check is not None:

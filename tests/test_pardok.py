@@ -126,7 +126,8 @@ def test_urheber_becomes_askers_first_name_first(urheber, askers):
     assert parse_urheber(urheber) == tuple(Asker(n, p) for n, p in askers)
 
 
-@pytest.mark.parametrize("spelling", ["Grüne", "GRÜNE", "BÜNDNIS 90/DIE GRÜNEN", "Bündnis 90 / Die Grünen", "B90/Grüne"])
+@pytest.mark.parametrize("spelling", ["Grüne", "GRÜNE", "BÜNDNIS 90/DIE GRÜNEN", "Bündnis 90 / Die Grünen",
+                                      "B90/Grüne"])
 def test_green_spellings_are_one_party(spelling):
     assert normalise_party(spelling) == "GRÜNE"
 

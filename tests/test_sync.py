@@ -385,6 +385,15 @@ def test_a_local_export_file_and_several_sources(site, tmp_path):
     assert report.new == 4 and "S19-10275.pdf" in documents_in(corpus)
 
 
+def test_an_answer_the_corpus_holds_as_text_is_not_downloaded_beside_it(site, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "S19-10281.txt").write_text("Drucksache 19 / 10 281\n", encoding="utf-8")
+    report = sync(options(corpus, site.export("pardok-wp19.xml", "export-wp19.xml")))
+    assert report.new == 2 and not (corpus / "S19-10281.pdf").exists() and not site.pdf_requests(name="S19-10281")
+    assert "kept 1 answers the corpus holds as text files, not downloaded: S19-10281" in report.notes
+
+
 def test_leftovers_of_an_interrupted_run_are_removed_at_the_start(site, tmp_path):
     corpus = tmp_path / "corpus"
     (corpus / PARTIAL_DIR).mkdir(parents=True)
