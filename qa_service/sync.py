@@ -109,7 +109,8 @@ class SyncReport:
     def summary_line(self) -> str:
         """Return the one-line summary `qa-service sync` ends with."""
         verb = "would sync" if self.dry_run else "synced"
-        line = (f"{verb} {str(self.corpus_dir).rstrip('/')}/: {self.new} new, {self.updated} updated, {self.deleted} deleted, "
+        folder = str(self.corpus_dir).rstrip("/") + "/"
+        line = (f"{verb} {folder}: {self.new} new, {self.updated} updated, {self.deleted} deleted, "
                 f"{self.unchanged} unchanged, {len(self.failures)} failed, "
                 f"{self.downloaded_bytes / 1e6:.1f} MB, {self.seconds:.1f} s")
         if not self.dry_run and not (self.new or self.updated or self.deleted or self.failures):
