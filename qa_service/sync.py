@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -78,7 +79,7 @@ class SyncOptions:
     retries: int = 3
     backoff: float = 2.0  # first wait before a retry; doubles with each attempt
     max_wait: float = 120.0  # cap on a wait, Retry-After included
-    sleep: object = time.sleep
+    sleep: Callable[[float], None] = time.sleep  # tests pass one that records the waits instead
 
 
 @dataclass(frozen=True)
