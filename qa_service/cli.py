@@ -149,6 +149,8 @@ def cmd_sync(args) -> int:
         print(line)
     for failure in report.failures:
         print(f"failed: {failure.document_id} {failure.url}: {failure.reason}", file=sys.stderr)
+    for rejected in report.rejected:
+        print(f"rejected before, unchanged: {rejected.document_id} {rejected.url}: {rejected.reason}")
     print(report.summary_line())
     code = EXIT_ERROR if report.failures else EXIT_OK
     if args.build and not args.dry_run:

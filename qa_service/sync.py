@@ -13,8 +13,9 @@ leaves the new sidecar beside the old PDF; the state file still holds the old PD
 fetches the PDF again and completes the pair. A new document's PDF never appears without its sidecar.
 
 The state file `<corpus>/.sync-state.json` (written atomically) records per document the PDF address, the
-Vorgang, ETag, Last-Modified, length, sha256, when it was fetched and when last checked, and per export URL its
-validators.
+Vorgang, ETag, Last-Modified, length, sha256, when it was fetched and when last checked; the same for each file it
+rejected (no text layer, not a PDF), with the reason, so that one is fetched again only once it changed; and per
+export URL its validators.
 """
 from __future__ import annotations
 
@@ -102,6 +103,8 @@ class SyncReport:
     deleted: int = 0
     unchanged: int = 0
     failures: list[Failure] = field(default_factory=list)
+    # Files rejected by an earlier run (no text layer, not a PDF) that the server says have not changed since.
+    rejected: list[Failure] = field(default_factory=list)
     downloaded_bytes: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -111,8 +114,9 @@ class SyncReport:
         """Return the one-line summary `qa-service sync` ends with."""
         verb = "would sync" if self.dry_run else "synced"
         folder = str(self.corpus_dir).rstrip("/") + "/"
+        rejected = f"{len(self.rejected)} rejected before and unchanged, " if self.rejected else ""
         line = (f"{verb} {folder}: {self.new} new, {self.updated} updated, {self.deleted} deleted, "
-                f"{self.unchanged} unchanged, {len(self.failures)} failed, "
+                f"{self.unchanged} unchanged, {len(self.failures)} failed, {rejected}"
                 f"{self.downloaded_bytes / 1e6:.1f} MB, {self.seconds:.1f} s")
         if not self.dry_run and not (self.new or self.updated or self.deleted or self.failures):
             line += "; nothing new, nothing downloaded" if not self.downloaded_bytes else "; nothing new"
@@ -123,12 +127,13 @@ class SyncReport:
 class _Task:
     answer: ExportAnswer
     known: dict | None  # the state entry when the PDF is on disk: fetch conditionally
+    rejected: dict | None = None  # the state entry of a file rejected before: fetch conditionally too
 
 
 @dataclass(frozen=True)
 class _Outcome:
     answer: ExportAnswer
-    kind: str  # new | updated | unchanged | failed
+    kind: str  # new | updated | unchanged | failed | rejected (before, and not changed since)
     entry: dict | None = None
     downloaded: int = 0
     reason: str | None = None
@@ -204,7 +209,7 @@ def _tidy(corpus: Path) -> None:
 def _load_state(corpus: Path) -> dict:
     path = corpus / STATE_FILE
     if not path.is_file():
-        return {"format": STATE_FORMAT, "documents": {}, "exports": {}}
+        return {"format": STATE_FORMAT, "documents": {}, "rejected": {}, "exports": {}}
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -212,6 +217,7 @@ def _load_state(corpus: Path) -> dict:
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise SyncError(f"{path}: not a state file of format {STATE_FORMAT}; delete it to fetch everything again")
     state.setdefault("documents", {})
+    state.setdefault("rejected", {})
     state.setdefault("exports", {})
     return state
 
@@ -297,6 +303,8 @@ def _plan(answers, deleted_vorgaenge, current_vorgaenge, state, corpus, options,
         if doc_id not in answers and (entry.get("vorgang") in deleted_vorgaenge or
                                       entry.get("vorgang") in current_vorgaenge)
     )
+    for doc_id in [d for d in state["rejected"] if d not in answers]:
+        del state["rejected"][doc_id]  # its Vorgang is gone or lost its answer: nothing to ask again
     selected = [a for a in answers.values()
                 if options.since is None or (a.answered_on is not None and a.answered_on >= options.since)]
     selected.sort(key=lambda a: (a.answered_on or "", a.document_id), reverse=True)
@@ -313,7 +321,8 @@ def _plan(answers, deleted_vorgaenge, current_vorgaenge, state, corpus, options,
         if entry and on_disk and entry.get("checked_at", "") > recent and _sidecar_is(corpus, answer):
             fresh += 1
             continue
-        tasks.append(_Task(answer=answer, known=entry if entry and on_disk else None))
+        tasks.append(_Task(answer=answer, known=entry if entry and on_disk else None,
+                           rejected=state["rejected"].get(answer.document_id)))
     if as_text:
         report.notes.append(f"kept {len(as_text)} answers the corpus holds as text files, not downloaded: "
                             f"{', '.join(sorted(as_text))}")
@@ -366,12 +375,16 @@ def _download(tasks, state, corpus, fetcher, options, report) -> None:
                 outcome = future.result()
                 bar.update(1)
                 report.downloaded_bytes += outcome.downloaded
-                if outcome.kind == "failed":
-                    report.failures.append(Failure(outcome.answer.document_id, outcome.answer.source_url,
-                                                   outcome.reason or "unknown"))
+                doc_id = outcome.answer.document_id
+                failure = Failure(doc_id, outcome.answer.source_url, outcome.reason or "unknown")
+                if outcome.kind in ("failed", "rejected"):
+                    (report.failures if outcome.kind == "failed" else report.rejected).append(failure)
+                    if outcome.entry is not None:
+                        state["rejected"][doc_id] = outcome.entry
                     continue
                 setattr(report, outcome.kind, getattr(report, outcome.kind) + 1)
-                state["documents"][outcome.answer.document_id] = outcome.entry
+                state["documents"][doc_id] = outcome.entry
+                state["rejected"].pop(doc_id, None)
                 if time.monotonic() - last_save > _SAVE_EVERY:
                     _save_state(corpus, state)
                     last_save = time.monotonic()
@@ -380,6 +393,7 @@ def _download(tasks, state, corpus, fetcher, options, report) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
         _save_state(corpus, state)
     report.failures.sort(key=lambda f: f.document_id)
+    report.rejected.sort(key=lambda f: f.document_id)
 
 
 def _fetch_one(task: _Task, corpus: Path, fetcher: "_Fetcher") -> _Outcome:
@@ -389,7 +403,9 @@ def _fetch_one(task: _Task, corpus: Path, fetcher: "_Fetcher") -> _Outcome:
     sidecar = corpus / f"{answer.document_id}.json"
     partial = corpus / PARTIAL_DIR / pdf.name
     try:
-        result = fetcher.fetch(answer.source_url, partial, task.known, check=_check_pdf)
+        result = fetcher.fetch(answer.source_url, partial, task.known or task.rejected, check=_check_pdf)
+        if result is None and task.known is None:  # rejected before, not changed since
+            return _Outcome(answer, "rejected", {**task.rejected, "checked_at": _now()}, reason=task.rejected["reason"])
         metadata = _sidecar_bytes(answer)
         metadata_changed = not sidecar.is_file() or sidecar.read_bytes() != metadata
         if result is None or (task.known and result["sha256"] == task.known.get("sha256")):
@@ -405,6 +421,10 @@ def _fetch_one(task: _Task, corpus: Path, fetcher: "_Fetcher") -> _Outcome:
         os.replace(partial, pdf)
         entry = {**result, "vorgang": answer.vorgang, "url": answer.source_url, "checked_at": _now()}
         return _Outcome(answer, "updated" if task.known else "new", entry, downloaded=result["length"])
+    except _Rejected as exc:
+        partial.unlink(missing_ok=True)
+        entry = {**exc.entry, "vorgang": answer.vorgang, "reason": str(exc), "checked_at": _now()}
+        return _Outcome(answer, "failed", entry, downloaded=exc.entry["length"], reason=str(exc))
     except DownloadError as exc:
         partial.unlink(missing_ok=True)
         return _Outcome(answer, "failed", reason=str(exc))
@@ -485,7 +505,10 @@ class _Fetcher:
                 return None
             entry = self._receive(response, target)
             if check is not None:
-                check(target, entry["length"])
+                try:
+                    check(target, entry["length"])
+                except DownloadError as exc:
+                    raise _Rejected(str(exc), entry) from exc
             return entry
 
         return self._attempts("GET", url, headers, receive)
@@ -558,6 +581,14 @@ class _Fetcher:
 
 class _TooSlow(Exception):
     """A response that keeps trickling past the download timeout."""
+
+
+class _Rejected(DownloadError):
+    """A file that arrived but is no usable PDF; `entry` holds its validators, so it is fetched again once changed."""
+
+    def __init__(self, reason: str, entry: dict):
+        super().__init__(reason)
+        self.entry = entry
 
 
 def _network_reason(exc: Exception) -> str:

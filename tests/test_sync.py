@@ -330,6 +330,36 @@ def test_failures_are_reported_with_reason_and_the_other_answers_kept(site, tmp_
         ["S19-10268", "S19-20429", "S19-20500"]
 
 
+def _pdf_without_text() -> bytes:
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_pdf_without_text_fails_once_then_is_asked_for_only_conditionally(site, tmp_path):
+    corpus = tmp_path / "corpus"
+    url = site.export("pardok-wp19.xml", "export-wp19.xml")
+    site.pdfs["S19-10281"] = _pdf_without_text()  # a scan: no text layer
+    report = sync(options(corpus, url))
+    assert [(f.document_id, f.reason) for f in report.failures] == \
+        [("S19-10281", "PDF has no text layer (scanned image?); run OCR first")]
+    assert not (corpus / "S19-10281.pdf").exists() and not (corpus / "S19-10281.json").exists()
+    report = sync(options(corpus, url))
+    assert report.failures == [] and [f.document_id for f in report.rejected] == ["S19-10281"]
+    assert site.pdf_requests(name="S19-10281")[-1][2] == 304
+    assert ", 2 unchanged, 0 failed, 1 rejected before and unchanged, 0.0 MB" in report.summary_line()
+    site.pdfs["S19-10281"] = PDF["S19-10281"]  # the parliament replaced the scan
+    report = sync(options(corpus, url))
+    assert report.new == 1 and report.rejected == [] and (corpus / "S19-10281.pdf").is_file()
+    assert json.loads((corpus / STATE_FILE).read_text(encoding="utf-8"))["rejected"] == {}
+
+
 def test_retry_after_is_capped(site, tmp_path):
     site.behaviour["S19-20429"] = "429-once:3600"
     waits: list[float] = []
