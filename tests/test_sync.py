@@ -536,18 +536,44 @@ def test_ctrl_c_keeps_what_is_done_and_leaves_no_partial_file(site, tmp_path):
     assert not (corpus / PARTIAL_DIR).exists() or not any((corpus / PARTIAL_DIR).iterdir())
 
 
-@pytest.mark.slow
-def test_sync_build_indexes_the_answers_with_the_exports_metadata(site, tmp_path, capsys):
+def _indexed(index: Path) -> dict:
     from qa_service.documents import Document
 
+    lines = (index / "documents.jsonl").read_text(encoding="utf-8").splitlines()
+    return {d.document_id: d for d in (Document.from_dict(json.loads(line)) for line in lines)}
+
+
+def test_the_next_build_indexes_new_answers_with_export_metadata_and_drops_deleted_ones(site, tmp_path,
+                                                                                         fake_embedder):
+    from conftest import make_settings
+    from qa_service.index import build_index
+
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    settings = make_settings(corpus, index)
+    url = site.export("pardok-wp19.xml", "export-wp19-day1.xml")
+    sync(options(corpus, url))
+    build_index(settings, progress=False, embedder=fake_embedder)
+    assert sorted(_indexed(index)) == ["S19-10275", "S19-10281"]
+    site.export("pardok-wp19.xml", "export-wp19.xml")
+    sync(options(corpus, url))
+    build_index(settings, progress=False, embedder=fake_embedder)
+    documents = _indexed(index)
+    assert sorted(documents) == ["S19-10268", "S19-10281", "S19-10290"]
+    document = documents["S19-10290"]
+    assert document.subjects == ("Familie", "Vaterschaft")
+    assert citation_text(document, document.chunks[1]).startswith(
+        "Antwort des Senats vom 15.12.2021 auf die Schriftliche Anfrage der Abgeordneten Tommy Tabor und Gunnar "
+        "Lindemann (AfD), Drucksache 19/10290")
+
+
+@pytest.mark.slow
+def test_sync_build_indexes_the_answers_with_the_exports_metadata(site, tmp_path, capsys):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     code = main(["sync", "--source", site.export("pardok-wp19.xml", "export-wp19.xml"), "--corpus", str(corpus),
                  "--index", str(index), "--pause", "0", "--quiet", "--build"])
     out = capsys.readouterr().out
     assert code == 0 and f"built {index}" in out and "3 documents" in out
-    documents = {d.document_id: d for d in (Document.from_dict(json.loads(line)) for line in
-                                            (index / "documents.jsonl").read_text(encoding="utf-8").splitlines())}
-    document = documents["S19-10281"]
+    document = _indexed(index)["S19-10281"]
     assert document.subjects == ("Wohnungswesen", "Heizung", "Reinickendorf", "Wohnungsunternehmen")
     assert citation_text(document, document.chunks[-1]).startswith(
         "Antwort des Senats vom 09.12.2021 auf die Schriftliche Anfrage des Abgeordneten Niklas Schenker (LINKE), "
