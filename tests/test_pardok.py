@@ -161,7 +161,8 @@ def test_export_wins_over_the_cover_sheet_and_a_disagreement_is_a_warning(tmp_pa
 def test_spelling_differences_are_no_disagreement(tmp_path):
     shutil.copy(DATA / "pdf" / "S19-10281.pdf", tmp_path)  # cover sheet: `Niklas Schenker (LINKE)`, `19 / 10 281`
     sidecar = {"drucksache": "19/10281", "askers": [{"name": "Niklas  Schenker", "party": "Die Linke"}],
-               "authority": "Senatsverwaltung für  Stadtentwicklung und Wohnen", "subjects": ["Heizung"]}
+               "authority": "Senatsverwaltung für  Stadtentwicklung und Wohnen", "subjects": ["Heizung"],
+               "title": "Heizungsausfall in Siedlung der Deutsche  Wohnen in Reinickendorf"}
     (tmp_path / "S19-10281.json").write_text(json.dumps(sidecar), encoding="utf-8")
     document = parse_file(tmp_path / "S19-10281.pdf")
     assert not [w for w in document.warnings if "disagree" in w]

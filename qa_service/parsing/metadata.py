@@ -308,14 +308,19 @@ def sidecar_disagreements(document, sidecar: dict) -> list[str]:
     return warnings
 
 
+# Typography the text layer and the parliament's database write differently: dashes and quote marks.
+_TYPOGRAPHY = str.maketrans({"–": "-", "—": "-", "‐": "-", "„": '"', "“": '"', "”": '"', "‚": "'", "‘": "'",
+                             "’": "'"})
+
+
 def _comparable(key: str, value):
-    """Return `value` without the differences that are only spelling: spaces, Drucksache layout, party names."""
+    """Return `value` without differences of mere spelling: spaces, dashes, quotes, Drucksache layout, parties."""
     if key == "askers":
-        return [(re.sub(r"\s+", " ", a.name or "").strip(), normalise_party(a.party)) for a in value]
+        return [(_comparable("name", a.name or ""), normalise_party(a.party)) for a in value]
     if key == "drucksache":
         return re.sub(r"\s+", "", str(value))
     if isinstance(value, str):
-        return re.sub(r"\s+", " ", value).strip()
+        return re.sub(r"\s+", " ", value.translate(_TYPOGRAPHY)).strip()
     return value
 
 
