@@ -165,12 +165,17 @@ def _vorgang(element: ET.Element) -> ExportVorgang:
             skipped.append(f"{vnr}: the PDF address {url!r} does not name a document id")
             continue
         subjects = descriptors + [_text(d, ".") for d in question.iterfind("Desk")]
+        drucksache = next(filter(None, (_drucksache(_text(d, tag)) for d in (question, answer)
+                                        for tag in ("DokNr", "NrInTyp"))), None)
+        wahlperiode = _wahlperiode(_text(question, "Wp") or _text(answer, "Wp"))
+        if wahlperiode is None and drucksache:
+            wahlperiode = int(drucksache.split("/")[0])  # the Drucksache number starts with the Wahlperiode
         answers.append(ExportAnswer(
             document_id=document_id,
             vorgang=vnr,
-            drucksache=_drucksache(_text(question, "DokNr") or _text(question, "NrInTyp")),
+            drucksache=drucksache,
             doc_type=QUESTION_TYPES[kind],
-            wahlperiode=_wahlperiode(_text(question, "Wp")),
+            wahlperiode=wahlperiode,
             title=_text(question, "Titel") or _text(answer, "Titel"),
             askers=parse_urheber(_text(question, "Urheber")),
             asked_on=parse_date(_text(question, "DokDat")),

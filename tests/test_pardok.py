@@ -58,6 +58,25 @@ def test_kleine_anfrage_of_an_older_period_and_a_fraktion_as_asker():
     assert answers["ka17-10900"].askers == (Asker("Andreas Otto", "GRÜNE"), Asker("Joachim Esser", "GRÜNE"))
 
 
+def test_fields_only_the_answer_or_the_number_gives_are_taken_from_there():
+    xml = ("<Export><Vorgang><VNr>V-1</VNr>"
+           "<Dokument><DokTyp>SchrAnfr</DokTyp><LokURL>https://x.example/S19-1.pdf</LokURL></Dokument>"
+           "<Dokument><DokTyp>a</DokTyp><NrInTyp>19/1</NrInTyp><LokURL>https://x.example/S19-1.pdf</LokURL>"
+           "</Dokument></Vorgang></Export>")
+    (answer,) = read_export(io.BytesIO(xml.encode())).answers
+    assert (answer.drucksache, answer.wahlperiode, answer.title, answer.askers) == ("19/1", 19, None, ())
+    assert "title" not in answer.sidecar() and "askers" not in answer.sidecar()
+
+
+def test_an_address_that_names_no_document_is_skipped_with_a_reason():
+    xml = ("<Export><Vorgang><VNr>V-2</VNr>"
+           "<Dokument><DokTyp>SchrAnfr</DokTyp><LokURL>file:///etc/passwd.pdf</LokURL></Dokument>"
+           "<Dokument><DokTyp>a</DokTyp><LokURL>file:///etc/passwd.pdf</LokURL></Dokument></Vorgang></Export>")
+    export = read_export(io.BytesIO(xml.encode()))
+    assert export.answers == [] and export.skipped == ["V-2: the PDF address 'file:///etc/passwd.pdf' does not "
+                                                       "name a document id"]
+
+
 def test_unanswered_question_is_skipped_and_counted():
     export = read_export(EXPORT)
     assert "S19-10999" not in _by_id(export)
