@@ -5,88 +5,55 @@
 """
 from __future__ import annotations
 
-import threading
-
-from .config import load_settings
-from .errors import QAError
-
 # Largest request body the API reads; a question is at most a few thousand characters.
 MAX_CONTENT_LENGTH = 64 * 1024
 
 
-class SearcherSlot:
-    """Open the searcher (model + index) once per process, on first use, behind a lock.
+def create_app(settings=None, *, searcher=None, flask_config=None):
+    """Build the Flask app: the API and the web page over `settings` (default: defaults < QA_* environment).
 
-    A failed load is not remembered as final: the next call tries again, so building the index while the
-    server runs is enough to make it ready. `error` keeps the last failure for /healthz.
-    """
-
-    def __init__(self, settings, searcher=None):
-        self.settings = settings
-        self.searcher = searcher
-        self.error: str | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def loading(self) -> bool:
-        """Return whether another thread is loading the searcher right now."""
-        return self.searcher is None and self._lock.locked()
-
-    def get(self):
-        """Return the searcher, loading the index and its model first if needed (raises QAError)."""
-        if self.searcher is not None:
-            return self.searcher
-        with self._lock:
-            if self.searcher is None:
-                from .search import open_searcher
-
-                try:
-                    self.searcher = open_searcher(self.settings)
-                except QAError as exc:
-                    self.error = str(exc)
-                    raise
-                self.error = None
-        return self.searcher
-
-
-def create_app(config=None):
-    """Build the Flask app: settings from defaults, QA_* environment and `config` overrides; API and web page.
-
-    `config` may hold Settings field names (e.g. `index_dir`), Flask config keys (upper case, e.g. `TESTING`)
-    and `SEARCHER`: a ready Searcher to use instead of opening one from `index_dir`.
+    `searcher` is a ready Searcher to use instead of opening one from `settings.index_dir` (tests); `flask_config`
+    holds Flask config keys (e.g. {"TESTING": True}).
     """
     from flask import Flask
 
-    from . import api, web
+    from . import api, searcher_slot, web
+    from .config import load_settings
     from .openapi import build_openapi
 
-    overrides = dict(config or {})
-    searcher = overrides.pop("SEARCHER", None)
-    flask_config = {key: overrides.pop(key) for key in list(overrides) if key.isupper()}
-    settings = load_settings(**overrides)
-
+    settings = settings if settings is not None else load_settings()
     app = Flask(__name__)
     app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH, QA_SETTINGS=settings)
-    app.config.update(flask_config)
+    app.config.update(flask_config or {})
     # German text stays readable in JSON responses.
     app.json.ensure_ascii = False
     app.json.sort_keys = False
+    # `/api//ask` is no alias of `/api/ask`: werkzeug would answer it with an HTML redirect built from the Host header.
+    app.url_map.merge_slashes = False
 
-    app.extensions["qa_searcher"] = SearcherSlot(settings, searcher)
+    searcher_slot.init_app(app, settings, searcher)
     app.extensions["qa_openapi"] = build_openapi(settings)
 
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     api.register_error_handlers(app)
+    app.after_request(_security_headers)
     _enable_cors(app, settings.cors_origins)
     return app
 
 
-def get_searcher():
-    """Return the current app's searcher, loading it on first use (raises QAError when it cannot be loaded)."""
-    from flask import current_app
+# Only the page's own script and style; no frames, no plugins, forms only to this service.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                           "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
-    return current_app.extensions["qa_searcher"].get()
+
+def _security_headers(response):
+    """Add the headers that keep browsers from sniffing types, framing the page or leaking the query as a referrer."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
 
 
 def _enable_cors(app, cors_origins: str) -> None:

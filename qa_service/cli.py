@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from .config import load_settings
-from .errors import IndexInvalidError, IndexMissingError, QAError
-
-# Nothing here waits on a model hub: every model is on disk.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from .errors import IndexMissingError, QAError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
-EXIT_NO_INDEX = 2
-
-
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    pass
+# Not 2: argparse exits with 2 for a usage error, and a script must tell "no index yet" from a typo in its flags.
+EXIT_NO_INDEX = 3
 
 
 def _print_json(obj) -> None:
@@ -82,20 +74,51 @@ def cmd_build(args) -> int:
 def cmd_ask(args) -> int:
     """Answer one question from the index."""
     from .errors import InvalidQueryError
-    from .search import open_searcher, results_payload, format_results_text
+    from .payloads import results_payload
+    from .query import FILTER_NAMES, parse_ask
+    from .search import open_searcher
 
     settings = load_settings(index_dir=args.index, model=args.model)
-    if not 1 <= args.top_k <= settings.max_top_k:
-        raise InvalidQueryError(f"--top-k must be between 1 and {settings.max_top_k}, got {args.top_k}")
-    if len(args.question) > settings.max_question_chars:
-        raise InvalidQueryError(f"the question is longer than {settings.max_question_chars} characters")
+    filters = {name: getattr(args, name) for name in FILTER_NAMES if getattr(args, name) is not None}
+    try:
+        request = parse_ask({"question": args.question, "top_k": args.top_k, "mode": args.mode, "filters": filters},
+                            settings)
+    except InvalidQueryError as exc:
+        # Name the flag, not the API's field: `--top-k`, `--answered-from`.
+        flag = "--" + exc.field.replace("_", "-") if exc.field and exc.field != "question" else "the question"
+        raise InvalidQueryError(f"{flag}: {exc}", code=exc.code, field=exc.field) from None
     searcher = open_searcher(settings)
-    hits = searcher.search(args.question, top_k=args.top_k, mode=args.mode)
+    hits = searcher.search_request(request)
     if args.json:
-        _print_json(results_payload(args.question, hits, mode=args.mode))
+        _print_json(results_payload(request.question, hits, mode=request.mode))
     else:
-        print(format_results_text(args.question, hits))
+        print(format_results_text(request.question, hits))
     return EXIT_OK
+
+
+def format_results_text(question: str, hits) -> str:
+    """Return the hits as plain text for the terminal: rank, score, Frage, verbatim answer, citation."""
+    from .citation import chunk_heading, citation
+
+    if not hits:
+        return f"No answer found for: {question}"
+    blocks = []
+    for hit in hits:
+        chunk, document = hit.chunk, hit.document
+        header = f"{hit.rank}. [{hit.score:.3f}] {chunk.document_id} {chunk_heading(chunk)}"
+        if hit.match == "exact":
+            header += "  (exact quote)"
+        lines = [header]
+        if chunk.frage:
+            lines.append("   Frage: " + " ".join(chunk.frage.split()))
+        lines.append("   Antwort:")
+        lines.extend("     " + line for line in chunk.antwort.splitlines() if line.strip())
+        if document.authority:
+            by = document.authority + (f" ({document.signatory})" if document.signatory else "")
+            lines.append("   Beantwortet von: " + by)
+        lines.append("   Quelle: " + citation(document, chunk)["text"])
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 # --- serve -------------------------------------------------------------------------------------------------
@@ -190,16 +213,18 @@ def _add_sync_parser(add) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of `qa-service` with every subcommand."""
+    from .query import DEFAULT_MODE, FILTER_FIELDS, MODES
+
     parser = argparse.ArgumentParser(
         prog="qa-service",
         description="Question answering over the Berlin Senate's answers to written parliamentary questions.",
-        formatter_class=_HelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Example:\n  qa-service build && qa-service ask \"Wie viele Solaranlagen gibt es in Pankow?\"",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name, func, help_text, example):
-        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_HelpFormatter,
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=argparse.RawDescriptionHelpFormatter,
                            epilog=f"Example:\n  {example}")
         p.set_defaults(func=func)
         return p
@@ -223,8 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
             "qa-service ask \"Wie viele Straftaten gab es in Spandau 2025?\" --top-k 3")
     p.add_argument("question", help="the question, in your own words")
     p.add_argument("--top-k", type=int, default=5, help="number of answers (1-50, default 5)")
-    p.add_argument("--mode", choices=["hybrid", "semantic", "keyword"], default="hybrid",
+    p.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
                    help="ranking: hybrid (default), semantic (vectors only) or keyword (BM25 only)")
+    for spec in FILTER_FIELDS:
+        p.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name,
+                       type=int if spec.metadata["kind"] == "wahlperiode" else str,
+                       help=f"filter: {spec.metadata['description']}")
     p.add_argument("--json", action="store_true", help="print the API's JSON shape")
     p.add_argument("--index", help="index folder (default: index/ or QA_INDEX_DIR)")
     p.add_argument("--model", help="embedding model; must match the index (default: the index's model)")
@@ -241,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
             "qa-service eval eval/questions.jsonl --mode hybrid --mode semantic")
     p.add_argument("queries", metavar="QUERIES.jsonl",
                    help='lines like {"question": "…", "relevant": ["S19-10041#5a"], "group": "paraphrase"}')
-    p.add_argument("--mode", action="append", choices=["hybrid", "semantic", "keyword"],
+    p.add_argument("--mode", action="append", choices=MODES,
                    help="mode to score; repeat for several (default: all three)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--index", help="index folder (default: index/ or QA_INDEX_DIR)")
@@ -260,7 +289,7 @@ def main(argv=None) -> int:
     except IndexMissingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NO_INDEX
-    except (IndexInvalidError, QAError) as exc:
+    except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from .errors import ConfigError
+
 DEFAULT_MODEL = "e5"
 
 
@@ -32,17 +34,24 @@ class Settings:
     # One thread per request serves the most requests per second: requests run side by side instead of each
     # request's thread team spinning for cores that other requests hold (bench/RESULTS.md).
     encoder_threads: int = 1
+    # Tokens of a question that the encoder sees: a normal question has 10-40; 2,000 emoji have thousands, which
+    # would cost seconds of CPU. BM25 and quote matching still read the whole question.
+    max_query_tokens: int = 128
+    # waitress, deliberately: how many connections at once (beyond that new ones wait in the kernel's backlog),
+    # how long an idle or stalled connection may hold its place (waitress's default, 120 s, let 100 idle
+    # connections lock everyone out for two minutes), and the largest request line + headers.
+    server_connection_limit: int = 400
+    server_channel_timeout: int = 15
+    server_max_header_bytes: int = 16 * 1024
 
     def with_overrides(self, **overrides) -> "Settings":
-        """Return a copy with every override that is not None applied."""
-        known = {f.name: f.type for f in fields(self)}
-        values = {}
-        for name, value in overrides.items():
-            if value is None or name not in known:
-                continue
-            if name in ("corpus_dir", "index_dir"):
-                value = Path(value)
-            values[name] = value
+        """Return a copy with every override that is not None applied (raises ConfigError for an unknown name)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        values = {name: Path(value) if name in ("corpus_dir", "index_dir") else value
+                  for name, value in overrides.items() if value is not None}
         return replace(self, **values)
 
 
@@ -56,6 +65,9 @@ _ENV = {
     "QA_CORS_ORIGINS": ("cors_origins", str),
     "QA_SERVER_THREADS": ("server_threads", int),
     "QA_ENCODER_THREADS": ("encoder_threads", int),
+    "QA_MAX_QUERY_TOKENS": ("max_query_tokens", int),
+    "QA_SERVER_CONNECTION_LIMIT": ("server_connection_limit", int),
+    "QA_SERVER_CHANNEL_TIMEOUT": ("server_channel_timeout", int),
 }
 
 
@@ -65,5 +77,8 @@ def load_settings(environ=None, **overrides) -> Settings:
     from_env = {}
     for key, (name, kind) in _ENV.items():
         if environ.get(key):
-            from_env[name] = kind(environ[key])
+            try:
+                from_env[name] = kind(environ[key])
+            except ValueError:
+                raise ConfigError(f"{key}={environ[key]!r} is not a valid {kind.__name__}") from None
     return Settings().with_overrides(**from_env).with_overrides(**overrides)

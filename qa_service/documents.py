@@ -5,8 +5,9 @@ One shape, written down once. `to_dict()` gives the JSON shape of `qa-service pa
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 
+# What a chunk is: a Frage with its answer, a preliminary remark, or a paragraph of text without Frage markers.
 CHUNK_KINDS = ("qa", "vorbemerkung", "text")
 
 
@@ -104,7 +105,3 @@ class Document:
         values["warnings"] = tuple(data.get("warnings") or ())
         values["chunks"] = tuple(Chunk.from_dict(c) for c in data.get("chunks") or ())
         return cls(**values)
-
-    def with_chunks(self, chunks) -> "Document":
-        """Return a copy of the document holding `chunks`."""
-        return replace(self, chunks=tuple(chunks))

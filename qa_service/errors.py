@@ -24,6 +24,16 @@ class EmbeddingError(QAError):
 class InvalidQueryError(QAError):
     """A question, filter or option given by a caller is not acceptable."""
 
+    def __init__(self, message: str, code: str = "invalid_query", field: str | None = None):
+        super().__init__(message)
+        # `code` is machine-readable (the API's error.code); `field` names the input that is wrong, if one is.
+        self.code = code
+        self.field = field
+
+
+class ConfigError(QAError):
+    """A setting (flag, QA_* environment variable, override) has no meaning or an unusable value."""
+
 
 class NotFoundError(QAError):
     """A document or chunk id that is not in the index."""

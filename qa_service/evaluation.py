@@ -19,6 +19,8 @@ METRICS = ("recall@1", "recall@5", "mrr@10", "ndcg@10")
 # How deep the searcher is asked to rank: the deepest cut-off any metric looks at.
 EVAL_DEPTH = 10
 DEFAULT_GROUP = "ungrouped"
+# Questions the corpus cannot answer (`"relevant": []`): no recall to measure, they are counted apart.
+UNANSWERABLE = "unanswerable"
 # Rank-1 misses listed per mode in the report, so a long file cannot blow up the output.
 MAX_MISSES = 200
 
@@ -121,7 +123,11 @@ def evaluate_rankings(queries: Sequence[Query],
     per_query = []
     groups: dict[str, list[dict]] = {}
     misses = []
+    unanswerable = 0
     for query in queries:
+        if not query.relevant:
+            unanswerable += 1
+            continue
         ranked = ranked_ids(rankings.get(query.query_id, ()))
         scores = score_ranking(ranked, query.relevant)
         per_query.append(scores)
@@ -139,6 +145,7 @@ def evaluate_rankings(queries: Sequence[Query],
     return {
         "overall": mean_scores(per_query),
         "groups": {group: mean_scores(scores) for group, scores in groups.items()},
+        "unanswerable": unanswerable,
         "misses_at_1": misses[:MAX_MISSES],
     }
 
@@ -154,18 +161,20 @@ def _query_from_line(data, path: Path, line_no: int) -> Query:
     question = data.get("question")
     if not isinstance(question, str) or not question.strip():
         raise fail("\"question\" must be a non-empty string")
-    relevant = data.get("relevant")
-    if isinstance(relevant, str):
-        relevant = [relevant]
-    if (not isinstance(relevant, list) or not relevant
-            or not all(isinstance(r, str) and r.strip() for r in relevant)):
-        raise fail("\"relevant\" must be a non-empty list of chunk ids such as \"S19-10041#5a\"")
-    query_id = data.get("id", data.get("_id", f"line{line_no}"))
-    if not isinstance(query_id, (str, int)) or isinstance(query_id, bool) or not str(query_id).strip():
-        raise fail("\"id\" must be a non-empty string")
     group = data.get("group", DEFAULT_GROUP)
     if not isinstance(group, str) or not group.strip():
         raise fail("\"group\" must be a non-empty string")
+    relevant = data.get("relevant")
+    if isinstance(relevant, str):
+        relevant = [relevant]
+    unanswerable = group.strip() == UNANSWERABLE and relevant == []
+    if (not isinstance(relevant, list) or not (relevant or unanswerable)
+            or not all(isinstance(r, str) and r.strip() for r in relevant)):
+        raise fail("\"relevant\" must be a non-empty list of chunk ids such as \"S19-10041#5a\" "
+                   f"(empty only in group \"{UNANSWERABLE}\")")
+    query_id = data.get("id", data.get("_id", f"line{line_no}"))
+    if not isinstance(query_id, (str, int)) or isinstance(query_id, bool) or not str(query_id).strip():
+        raise fail("\"id\" must be a non-empty string")
     return Query(query_id=str(query_id).strip(), question=question.strip(),
                  relevant=tuple(dict.fromkeys(r.strip() for r in relevant)), group=group.strip(), line=line_no)
 
@@ -207,16 +216,15 @@ def evaluate_file(path: Path, settings, modes: Sequence[str] = ("hybrid", "seman
                   searcher=None) -> dict:
     """Run every query of `path` through the index in each mode and return the report (see format_report).
 
-    `searcher` is opened from `settings` with `qa_service.search.open_searcher` unless one is given.
+    The rankings are the shipped ranker's run (`Searcher.run`). `searcher` is opened from `settings` with
+    `qa_service.search.open_searcher` unless one is given.
     """
-    from .search import MODES, open_searcher
+    from .query import MODES, parse_mode
+    from .search import open_searcher
 
-    modes = list(dict.fromkeys(modes))
+    modes = [parse_mode(mode) for mode in dict.fromkeys(modes)]
     if not modes:
         raise InvalidQueryError("no mode to evaluate: give at least one of " + ", ".join(MODES))
-    unknown = [m for m in modes if m not in MODES]
-    if unknown:
-        raise InvalidQueryError(f"unknown mode {unknown[0]!r}: choose from " + ", ".join(MODES))
     # Read the file before loading a model, so a typo in it fails in milliseconds.
     queries = load_queries(path)
     if searcher is None:
@@ -229,12 +237,9 @@ def evaluate_file(path: Path, settings, modes: Sequence[str] = ("hybrid", "seman
         if missing:
             # Not fatal (a file may be scored against a partial index), but never silent: scores drop for it.
             report["unknown_relevant"] = missing
+    questions = {query.query_id: query.question for query in queries}
     for mode in modes:
-        rankings = {}
-        for query in queries:
-            hits = searcher.search(query.question, top_k=EVAL_DEPTH, mode=mode)
-            rankings[query.query_id] = [hit.chunk.chunk_id for hit in hits]
-        report["modes"][mode] = evaluate_rankings(queries, rankings)
+        report["modes"][mode] = evaluate_rankings(queries, searcher.run(questions, k=EVAL_DEPTH, mode=mode))
     return report
 
 
@@ -271,6 +276,9 @@ def format_report(report: Mapping, misses: bool = False) -> str:
             out.append("")
         previous_mode = row[0] or previous_mode
         out.append(line(row))
+    unanswerable = max((result.get("unanswerable", 0) for result in report["modes"].values()), default=0)
+    if unanswerable:
+        out.append(f"\n{unanswerable} unanswerable questions (no judged chunk) are not in these rows")
     if report.get("unknown_relevant"):
         unknown = report["unknown_relevant"]
         shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")

@@ -1,6 +1,6 @@
 """The lexical side of the index: BM25 over the chunks with German analysis (bm25s + PyStemmer).
 
-Analysis of a text: undo line-break hyphenation, casefold, split into words and numbers, drop German and English
+Analysis of a text: undo line-break hyphenation, NFKC-normalise and casefold, split into words and numbers, drop German and English
 stopwords, Snowball-stem what remains (German), and add character n-grams from inside long words so that a part of a
 German compound ("Sporthalle" in "Sporthallenneubau") still matches. Row i of the index is chunk position i.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_GERMAN
 from .errors import IndexInvalidError, IndexMissingError
 
 # Bump when the analysis changes: an index built with another analysis would score queries wrongly.
-ANALYZER_VERSION = "de-snowball-stop-ngram5-v1"
+ANALYZER_VERSION = "de-nfkc-snowball-stop-ngram5-v2"
 META_FILE = "lexical.json"
 
 NGRAM_SIZE = 5
@@ -43,21 +44,27 @@ def _stemmer():
 
 def words(text: str) -> list[str]:
     """Return the casefolded words and numbers of `text`, line-break hyphenation undone, stopwords kept."""
-    text = _SOFT_HYPHEN_BREAK.sub("", text).casefold()
+    # NFKC: fullwidth letters, ligatures (ﬁ) and superscript digits of a PDF or a phone keyboard read as plain ones.
+    text = unicodedata.normalize("NFKC", _SOFT_HYPHEN_BREAK.sub("", text)).casefold()
     return _TOKEN.findall(text)
 
 
-def analyze(text: str) -> list[str]:
-    """Return the BM25 tokens of `text`: stems of the non-stopwords plus n-grams from inside long words."""
+def analyze_words(text_words) -> list[str]:
+    """Return the BM25 tokens of already split `words`: stems of the non-stopwords plus n-grams from inside long words."""
     stemmer = _stemmer()
     tokens: list[str] = []
-    for word in words(text):
+    for word in text_words:
         if word in _STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
         tokens.append(stemmer.stemWord(word))
         if len(word) >= NGRAM_MIN_WORD and word.isalpha():
             tokens.extend(NGRAM_MARK + word[i:i + NGRAM_SIZE] for i in range(len(word) - NGRAM_SIZE + 1))
     return tokens
+
+
+def analyze(text: str) -> list[str]:
+    """Return the BM25 tokens of `text` (see analyze_words)."""
+    return analyze_words(words(text))
 
 
 class LexicalIndex:
@@ -112,38 +119,30 @@ class LexicalIndex:
                                     "run `qa-service build --rebuild`")
         return cls(bm25, rows)
 
-    def query_tokens(self, query: str) -> list[str]:
-        """Return the distinct analysed tokens of `query` that occur in the index, in query order."""
+    def query_tokens(self, query) -> list[str]:
+        """Return the distinct analysed tokens of `query` (a `qa_service.query.Query`) that occur in the index."""
         if not self.n_rows:
             return []
         vocab = self._bm25.vocab_dict
-        tokens = analyze(query)
+        tokens = list(query.tokens)
         # A shorter query word ("Abfall") is often part of indexed compounds ("Abfallbeseitigung"), whose n-grams
         # are indexed: look its n-grams up too (query side only, the index is unchanged).
-        for word in words(query):
+        for word in query.words:
             if NGRAM_SIZE <= len(word) < NGRAM_MIN_WORD and word.isalpha() and word not in _STOPWORDS:
                 tokens.extend(NGRAM_MARK + word[i:i + NGRAM_SIZE] for i in range(len(word) - NGRAM_SIZE + 1))
         return [t for t in dict.fromkeys(tokens) if t and t in vocab]
 
-    def coverage(self, query: str) -> float:
+    def coverage(self, query) -> float:
         """Return the share of the query's word stems (not n-grams) that occur in the index, 0.0 to 1.0."""
-        stems = [t for t in dict.fromkeys(analyze(query)) if not t.startswith(NGRAM_MARK)]
+        stems = query.stems
         if not stems or not self.n_rows:
             return 0.0
         vocab = self._bm25.vocab_dict
         return sum(1 for t in stems if t in vocab) / len(stems)
 
-    def scores(self, query: str) -> np.ndarray:
+    def scores(self, query) -> np.ndarray:
         """Return the BM25 score of every row for `query` (zeros when no query token is in the index)."""
         tokens = self.query_tokens(query)
         if not tokens:
             return np.zeros(self.n_rows, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
-
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Return up to `k` (chunk position, BM25 score) pairs, best first; empty when no query term is indexed."""
-        scores = self.scores(query)
-        if k <= 0 or not scores.size:
-            return []
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [(int(i), float(scores[i])) for i in order if scores[i] > 0]

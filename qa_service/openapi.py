@@ -4,7 +4,8 @@ Built once per app from the settings (the limits on question length and top_k ar
 """
 from __future__ import annotations
 
-from .search import MODES
+from .documents import CHUNK_KINDS
+from .query import DEFAULT_MODE, FILTER_FIELDS, MAX_FILTER_CHARS, MAX_WAHLPERIODE, MIN_WAHLPERIODE, MODES
 
 OPENAPI_VERSION = "3.0.3"
 
@@ -21,6 +22,18 @@ def _error_response(description: str) -> dict:
 def _ok(description: str, schema_name: str) -> dict:
     return {"description": description,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
+
+
+def filter_schema(spec) -> dict:
+    """Return the JSON schema of one filter field of SearchFilters (not nullable), from its `kind`."""
+    kind = spec.metadata["kind"]
+    if kind == "date":
+        schema = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+    elif kind == "wahlperiode":
+        schema = {"type": "integer", "minimum": MIN_WAHLPERIODE, "maximum": MAX_WAHLPERIODE}
+    else:
+        schema = {"type": "string", "minLength": 1, "maxLength": MAX_FILTER_CHARS}
+    return {**schema, "description": spec.metadata["description"], "example": spec.metadata["example"]}
 
 
 def _schemas(settings) -> dict:
@@ -44,18 +57,11 @@ def _schemas(settings) -> dict:
         },
         "Filters": {
             "type": "object",
+            "nullable": True,
             "additionalProperties": False,
-            "description": "Restrict answers to documents with these metadata; null or absent = no restriction.",
-            "properties": {
-                "drucksache": _nullable({"type": "string", "minLength": 1, "maxLength": 200,
-                                         "example": "19/10041"}),
-                "authority": _nullable({"type": "string", "minLength": 1, "maxLength": 200,
-                                        "description": "part of the answering Senatsverwaltung's name",
-                                        "example": "Inneres"}),
-                "wahlperiode": _nullable({"type": "integer", "minimum": 1, "maximum": 99, "example": 19}),
-                "answered_from": _nullable(dict(date_string, example="2021-01-01")),
-                "answered_to": _nullable(dict(date_string, example="2021-12-31")),
-            },
+            "description": ("Restrict answers to documents with these metadata; null or absent = no restriction. "
+                            "answered_from after answered_to is refused (400 invalid_filter)."),
+            "properties": {spec.name: _nullable(filter_schema(spec)) for spec in FILTER_FIELDS},
         },
         "AskRequest": {
             "type": "object",
@@ -67,7 +73,7 @@ def _schemas(settings) -> dict:
                              "example": "Wie viele Solaranlagen gibt es auf öffentlichen Gebäuden in Pankow?"},
                 "top_k": {"type": "integer", "minimum": 1, "maximum": settings.max_top_k,
                           "default": settings.default_top_k},
-                "mode": {"type": "string", "enum": list(MODES), "default": "hybrid",
+                "mode": {"type": "string", "enum": list(MODES), "default": DEFAULT_MODE,
                          "description": "hybrid: vectors and BM25 fused; semantic: vectors; keyword: BM25"},
                 "filters": {"$ref": "#/components/schemas/Filters"},
             },
@@ -113,7 +119,7 @@ def _schemas(settings) -> dict:
             "properties": {
                 "chunk_id": {"type": "string", "example": "S19-10041#5a"},
                 "document_id": string,
-                "kind": {"type": "string", "enum": ["qa", "vorbemerkung", "text"]},
+                "kind": {"type": "string", "enum": list(CHUNK_KINDS)},
                 "numbers": {"type": "array", "items": string, "description": "Frage numbers as cited"},
                 "frage": {"type": "string", "description": "the question, verbatim"},
                 "antwort": {"type": "string", "description": "the Senate's answer, verbatim"},
@@ -151,7 +157,7 @@ def _schemas(settings) -> dict:
                 "chunk_id": string,
                 "document_id": string,
                 "numbers": {"type": "array", "items": string},
-                "kind": {"type": "string", "enum": ["qa", "vorbemerkung", "text"]},
+                "kind": {"type": "string", "enum": list(CHUNK_KINDS)},
                 "frage": string,
                 "antwort": string,
                 "pages": {"type": "array", "items": integer},
@@ -202,15 +208,13 @@ def build_openapi(settings) -> dict:
         "400": bad_request,
         "503": not_ready,
     }
-    filters = _schemas(settings)["Filters"]["properties"]
     get_parameters = [
         _query("q", {"type": "string", "minLength": 1, "maxLength": settings.max_question_chars},
                "the question (not blank)", required=True),
         _query("top_k", {"type": "integer", "minimum": 1, "maximum": settings.max_top_k,
                          "default": settings.default_top_k}, "number of answers"),
-        _query("mode", {"type": "string", "enum": list(MODES), "default": "hybrid"}, "ranking mode"),
-    ] + [_query(name, {k: v for k, v in schema.items() if k != "nullable"}, f"filter: {name}")
-         for name, schema in filters.items()]
+        _query("mode", {"type": "string", "enum": list(MODES), "default": DEFAULT_MODE}, "ranking mode"),
+    ] + [_query(spec.name, filter_schema(spec), f"filter: {spec.metadata['description']}") for spec in FILTER_FIELDS]
     return {
         "openapi": OPENAPI_VERSION,
         "info": {

@@ -53,9 +53,11 @@ def normalized_text(text: str) -> str:
     return "".join(_LETTERS_AND_DIGITS.findall(text)).casefold()
 
 
-def looks_like_quote(question: str) -> bool:
-    """Return True when `question` is long enough to be looked up as a verbatim quote."""
-    return len(question.split()) >= MIN_QUOTE_WORDS and len(normalize(question).text) >= MIN_QUOTE_CHARS
+def looks_like_quote(question: str, normalized: NormalizedText | None = None) -> bool:
+    """Return True when `question` (with its `normalize`d form, if already made) is long enough to be a quote."""
+    if len(question.split()) < MIN_QUOTE_WORDS:
+        return False
+    return len((normalized or normalize(question)).text) >= MIN_QUOTE_CHARS
 
 
 def find_exact(question: NormalizedText, answer: NormalizedText) -> tuple[int, int] | None:

@@ -1,25 +1,24 @@
 """Searcher: a question -> ranked answers, by vectors (semantic), BM25 (keyword) or both fused (hybrid).
 
-No Flask here. The Searcher holds the loaded index and embedder; one instance serves many threads.
+Ranking only: no Flask, no JSON shapes (payloads.py), no terminal output (cli.py), no input checks (query.py: every
+caller's input becomes an `AskRequest` through `parse_ask`). The Searcher holds the loaded index and embedder; one
+instance serves many threads.
 """
 from __future__ import annotations
 
 import ast
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from functools import lru_cache
 
 import numpy as np
 
-from .citation import chunk_heading, citation
 from .documents import Chunk, Document
-from .errors import IndexInvalidError, InvalidQueryError
-from .lexical import NGRAM_MARK, analyze, words
+from .errors import IndexInvalidError
+from .lexical import NGRAM_MARK, analyze
 from .passages import is_boilerplate
-from .quotes import find_exact, find_near, looks_like_quote, normalize, normalized_text, sentence_spans
-
-MODES = ("hybrid", "semantic", "keyword")
+from .query import AskRequest, Query, SearchFilters, analyse, parse_ask
+from .quotes import find_exact, find_near, normalize, normalized_text, sentence_spans
 
 # In an exact (Flat) index of up to this many vector rows, dense scores are computed for every row (a matrix
 # product of a few ms); above it, or in an approximate index (HNSW, IVF), FAISS is asked for candidates.
@@ -64,55 +63,6 @@ class FusionParams:
     document_weight: float = 0.2
 
 
-@dataclass(frozen=True)
-class SearchFilters:
-    """Restrict results to documents with these metadata values (None = no restriction)."""
-
-    drucksache: str | None = None
-    authority: str | None = None
-    wahlperiode: int | None = None
-    answered_from: str | None = None
-    answered_to: str | None = None
-
-    def __post_init__(self):
-        for name in ("answered_from", "answered_to"):
-            value = getattr(self, name)
-            if value is not None:
-                try:
-                    date.fromisoformat(value)
-                except (TypeError, ValueError):
-                    raise InvalidQueryError(f"{name} must be a date like 2021-11-22, got {value!r}") from None
-        if self.wahlperiode is not None and (isinstance(self.wahlperiode, bool)
-                                             or not isinstance(self.wahlperiode, int)):
-            raise InvalidQueryError(f"wahlperiode must be a whole number, got {self.wahlperiode!r}")
-
-    def is_empty(self) -> bool:
-        """Return True when no filter is set."""
-        return all(getattr(self, name) is None for name in
-                   ("drucksache", "authority", "wahlperiode", "answered_from", "answered_to"))
-
-    def matches(self, document: Document) -> bool:
-        """Return True when `document` passes every filter that is set."""
-        if self.drucksache is not None and _compact(document.drucksache) != _compact(self.drucksache):
-            return False
-        if self.authority is not None and self.authority.casefold().strip() not in (document.authority or "").casefold():
-            return False
-        if self.wahlperiode is not None and document.wahlperiode != self.wahlperiode:
-            return False
-        if self.answered_from is not None or self.answered_to is not None:
-            if not document.answered_on:
-                return False
-            if self.answered_from is not None and document.answered_on < self.answered_from:
-                return False
-            if self.answered_to is not None and document.answered_on > self.answered_to:
-                return False
-        return True
-
-
-def _compact(value: str | None) -> str:
-    return re.sub(r"\s+", "", value or "")
-
-
 @dataclass
 class Hit:
     """One ranked answer: the chunk, its document, how it matched and which spans of `antwort` to highlight."""
@@ -124,34 +74,6 @@ class Hit:
     match: str | None = None
     quote_span: tuple[int, int] | None = None
     highlight: list[tuple[int, int]] = field(default_factory=list)
-
-
-def hit_to_dict(hit: Hit) -> dict:
-    """Return the JSON shape of one hit (shared by `ask --json` and the HTTP API)."""
-    document = hit.document.metadata()
-    document.pop("warnings", None)
-    document.pop("source_file", None)
-    return {
-        "rank": hit.rank,
-        "score": round(float(hit.score), 4),
-        "chunk_id": hit.chunk.chunk_id,
-        "document_id": hit.chunk.document_id,
-        "numbers": list(hit.chunk.numbers),
-        "kind": hit.chunk.kind,
-        "frage": hit.chunk.frage,
-        "antwort": hit.chunk.antwort,
-        "pages": list(hit.chunk.pages),
-        "match": hit.match,
-        "quote_span": list(hit.quote_span) if hit.quote_span else None,
-        "highlight": [list(span) for span in hit.highlight],
-        "document": document,
-        "citation": citation(hit.document, hit.chunk),
-    }
-
-
-def results_payload(question: str, hits: list[Hit], mode: str) -> dict:
-    """Return `{"question", "mode", "results"}`: the JSON shape of `qa-service ask --json` and of the API."""
-    return {"question": question, "mode": mode, "results": [hit_to_dict(hit) for hit in hits]}
 
 
 class Searcher:
@@ -189,25 +111,25 @@ class Searcher:
 
     # --- the three signals ----------------------------------------------------------------------------------
 
-    def dense_scores(self, question: str) -> np.ndarray:
-        """Return the similarity of every chunk to `question`: the mean of its best vector's and its vectors' mean cosine.
+    def dense_scores(self, query: Query) -> np.ndarray:
+        """Return the similarity of every chunk to `query`: the mean of its best vector's and its vectors' mean cosine.
 
         The best view finds the chunk whose Frage or Antwort matches; the mean rewards chunks where every view
         agrees, which separates sibling Fragen of one document better than the best view alone.
         """
         n_chunks = len(self.index.chunks)
-        query = self._query_vector(question)
+        vector = self._query_vector(query.text)
         scores = np.full(n_chunks, -1.0, dtype=np.float32)
         if not n_chunks:
             return scores
         vectors = self.index.vectors
         # Vectors are L2-normalised, so the inner product is the cosine similarity.
         if self._exact_dense:
-            row_scores = vectors @ query[0]
+            row_scores = vectors @ vector[0]
             rows = np.arange(len(row_scores))
         else:
             k = min(len(vectors), DENSE_CANDIDATES)
-            found_scores, found_rows = self.index.faiss_index.search(query, k)
+            found_scores, found_rows = self.index.faiss_index.search(vector, k)
             keep = found_rows[0] >= 0
             row_scores, rows = found_scores[0][keep], found_rows[0][keep]
         chunk_of_row = self._row_chunk[rows]
@@ -220,27 +142,26 @@ class Searcher:
         scores[seen] = 0.5 * (scores[seen] + sums[seen] / counts[seen])
         return scores
 
-    def lexical_scores(self, question: str) -> np.ndarray:
-        """Return the BM25 score of every chunk for `question`."""
-        return self.index.lexical.scores(question)
+    def lexical_scores(self, query: Query) -> np.ndarray:
+        """Return the BM25 score of every chunk for `query`."""
+        return self.index.lexical.scores(query)
 
-    def quote_matches(self, question: str, candidates, allowed: np.ndarray | None = None,
-                      lexical: np.ndarray | None = None) -> dict[int, tuple[tuple[int, int], float]]:
-        """Return {chunk position: (span in antwort, coverage)} of the answers that hold `question` as a quote.
+    def quote_matches(self, query: Query, allowed: np.ndarray, lexical: np.ndarray | None = None
+                      ) -> dict[int, tuple[tuple[int, int], float]]:
+        """Return {chunk position: (span in antwort, coverage)} of the allowed answers that hold `query` as a quote.
 
         Verbatim occurrences are looked for in every allowed answer (in a large index with `lexical` scores given,
-        in the QUOTE_EXACT_CANDIDATES best of them); only when there is none, the `candidates` (the best BM25 hits)
-        are checked for a near-verbatim one.
+        in the QUOTE_EXACT_CANDIDATES best of them); only when there is none, the QUOTE_CANDIDATES best allowed BM25
+        hits are checked for a near-verbatim one.
         """
-        if not looks_like_quote(question):
+        if not query.is_quote:
             return {}
-        q = normalize(question)
+        q = query.normalized
         n_chunks = len(self.index.chunks)
-        mask = np.ones(n_chunks, dtype=bool) if allowed is None else allowed
         if lexical is not None and n_chunks > QUOTE_SCAN_ALL_CHUNKS:
-            pool = top_positions(lexical, mask & (lexical > 0), QUOTE_EXACT_CANDIDATES)
+            pool = top_positions(lexical, allowed & (lexical > 0), QUOTE_EXACT_CANDIDATES)
         else:
-            pool = np.flatnonzero(mask)
+            pool = np.flatnonzero(allowed)
         found = {}
         for pos in pool.tolist():
             # A plain substring test first: normalising an answer (with its offset map) costs more.
@@ -248,9 +169,10 @@ class Searcher:
                 span = find_exact(q, self._answer(pos))
                 if span:
                     found[pos] = (span, 1.0)
-        if found:
+        if found or lexical is None:
             return dict(sorted(found.items()))
-        for pos in candidates:
+        # Candidates among the allowed chunks only: a filter must not take the near quotes away.
+        for pos in top_positions(lexical, allowed & (lexical > 0), QUOTE_CANDIDATES).tolist():
             near = find_near(q, self._answer(pos))
             if near:
                 found[pos] = near
@@ -258,11 +180,11 @@ class Searcher:
 
     # --- ranking --------------------------------------------------------------------------------------------
 
-    def lexical_weight(self, question: str, lexical: np.ndarray) -> float:
+    def lexical_weight(self, query: Query, lexical: np.ndarray) -> float:
         """Return the weight of the lexical side for this question: the configured weight times query-stem coverage."""
         if not np.any(lexical > 0):
             return 0.0
-        return self.fusion.lexical_weight * self.index.lexical.coverage(question)
+        return self.fusion.lexical_weight * self.index.lexical.coverage(query)
 
     def fuse(self, dense: np.ndarray, lexical: np.ndarray, weight: float, allowed: np.ndarray,
              hold_back: bool = True) -> np.ndarray:
@@ -296,18 +218,17 @@ class Searcher:
         return (fused + beta * best_of_document[self._document_of_chunk]) / (1.0 + beta)
 
     def search(self, question: str, top_k: int = 5, mode: str = "hybrid",
-               filters: SearchFilters | None = None) -> list[Hit]:
-        """Return the `top_k` best chunks for `question`, best first, ranked by `mode` among chunks passing `filters`."""
-        if not isinstance(question, str) or not question.strip():
-            raise InvalidQueryError("the question is empty")
-        if mode not in MODES:
-            raise InvalidQueryError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise InvalidQueryError(f"top_k must be a whole number of at least 1, got {top_k!r}")
-        question = question.strip()
-        n_chunks = len(self.index.chunks)
+               filters: SearchFilters | Mapping | None = None) -> list[Hit]:
+        """Return the `top_k` best chunks for `question`, best first (input checked by `parse_ask`, as everywhere)."""
+        return self.search_request(parse_ask({"question": question, "top_k": top_k, "mode": mode,
+                                              "filters": filters}))
+
+    def search_request(self, request: AskRequest) -> list[Hit]:
+        """Return the best chunks for a validated request, best first, among the chunks its filters allow."""
+        query = analyse(request.question)
+        mode, top_k, filters = request.mode, request.top_k, request.filters
         allowed = self._answerable.copy()
-        if filters is not None and not filters.is_empty():
+        if not filters.is_empty():
             # Filters look at document metadata only: test each document once, not each of its chunks.
             passes = np.array([filters.matches(self.index.documents[d]) for d in self._document_ids], dtype=bool)
             allowed &= passes[self._document_of_chunk]
@@ -316,20 +237,18 @@ class Searcher:
 
         quotes: dict = {}
         if mode == "semantic":
-            scores = self.dense_scores(question)
+            scores = self.dense_scores(query)
         else:
-            lexical = self.lexical_scores(question)
-            best_lexical = top_positions(lexical, np.ones(n_chunks, dtype=bool), QUOTE_CANDIDATES)
-            candidates = [int(i) for i in best_lexical if lexical[i] > 0 and allowed[i]]
-            quotes = self.quote_matches(question, candidates, allowed, lexical)
+            lexical = self.lexical_scores(query)
+            quotes = self.quote_matches(query, allowed, lexical)
             if mode == "keyword":
                 scores = lexical
                 allowed = allowed & (lexical > 0)
                 allowed[list(quotes)] = True
             else:
-                dense = self.dense_scores(question)
-                short = len(words(question)) <= self.fusion.floor_max_words
-                scores = self.fuse(dense, lexical, self.lexical_weight(question, lexical), allowed, hold_back=short)
+                dense = self.dense_scores(query)
+                short = query.word_count <= self.fusion.floor_max_words
+                scores = self.fuse(dense, lexical, self.lexical_weight(query, lexical), allowed, hold_back=short)
 
         # Exact quotes first (by how much of the quote they hold), then the rest by score, ties by chunk position.
         quoted = sorted((pos for pos in quotes if allowed[pos]),
@@ -340,6 +259,7 @@ class Searcher:
 
         # A quote outranks everything, so its score is at least the best score: scores stay in rank order.
         best = float(scores[allowed].max()) if allowed.any() else 0.0
+        query_tokens = set(query.tokens)
         hits = []
         for rank, pos in enumerate(order, start=1):
             chunk = self.index.chunks[pos]
@@ -351,27 +271,45 @@ class Searcher:
                 chunk=chunk,
                 match="exact" if span else None,
                 quote_span=span,
-                highlight=[span] if span else self.highlight(question, chunk),
+                highlight=[span] if span else self.highlight(query_tokens, chunk),
             ))
         return hits
 
+    def run(self, queries: Mapping[str, str], k: int = 10, mode: str = "hybrid",
+            filters: SearchFilters | None = None) -> dict[str, dict[str, float]]:
+        """Return the run `{query_id: {chunk_id: score}}` (BEIR's shape) of the shipped ranker for `queries`.
+
+        Scores are the hits' scores, lowered by a hair where two are equal, so that sorting a run by score (as the
+        evaluation does) gives exactly the order `search` returned.
+        """
+        run: dict[str, dict[str, float]] = {}
+        for query_id, question in queries.items():
+            ranked: dict[str, float] = {}
+            previous = None
+            for hit in self.search(question, top_k=k, mode=mode, filters=filters):
+                score = float(hit.score)
+                if previous is not None and score >= previous:
+                    score = float(np.nextafter(previous, -np.inf))
+                ranked[hit.chunk.chunk_id] = previous = score
+            run[str(query_id)] = ranked
+        return run
+
     # --- highlight ------------------------------------------------------------------------------------------
 
-    def highlight(self, question: str, chunk: Chunk, max_sentences: int = 2) -> list[tuple[int, int]]:
-        """Return the spans of the antwort sentences sharing the most query terms (boilerplate excluded).
+    def highlight(self, query_tokens: set[str], chunk: Chunk, max_sentences: int = 2) -> list[tuple[int, int]]:
+        """Return the spans of the antwort sentences sharing the most query tokens (boilerplate excluded).
 
         A shared word stem counts 1, a shared n-gram (part of a compound) a little, so "Gefährderansprachen" still
         finds "Gefährder*innen-Ansprachen"; sentences within 75% of the best are kept, at most `max_sentences`.
         """
-        query = set(analyze(question))
-        if not query or not chunk.antwort:
+        if not query_tokens or not chunk.antwort:
             return []
         scored = []
         for start, end in sentence_spans(chunk.antwort):
             sentence = chunk.antwort[start:end]
             if " ".join(sentence.split()).casefold() in self._boilerplate or is_boilerplate(sentence):
                 continue
-            shared = query & set(analyze(sentence))
+            shared = query_tokens & set(analyze(sentence))
             ngrams = sum(1 for t in shared if t.startswith(NGRAM_MARK))
             # Counted, then weighted: a float sum in set order would depend on the hash seed, and a sentence
             # at exactly 75% of the best would be highlighted in one process and not in the next.
@@ -433,8 +371,11 @@ def _repeated_sentences(chunks) -> frozenset[str]:
 
 # --- opening and printing --------------------------------------------------------------------------------------
 
-def open_searcher(settings) -> Searcher:
-    """Load the index in `settings.index_dir` and the model it was built with; refuse a different model."""
+def open_searcher(settings, embedder=None) -> Searcher:
+    """Load the index in `settings.index_dir` and the model it was built with; refuse a different model.
+
+    `embedder`, if given and of the index's model, is used instead of loading the model again (a reload).
+    """
     from .config import DEFAULT_MODEL
     from .embedding import load_embedder, model_id_for
     from .index import load_index
@@ -443,8 +384,9 @@ def open_searcher(settings) -> Searcher:
     # (flag or QA_MODEL) must be the index's model.
     wanted = model_id_for(settings.model) if settings.model and settings.model != DEFAULT_MODEL else None
     index = load_index(settings.index_dir, model_id=wanted)
-    spec, prompts = _spec_of(index.model_id)
-    embedder = load_embedder(spec, **prompts)
+    if embedder is None or embedder.model_id != index.model_id:
+        spec, prompts = _spec_of(index.model_id)
+        embedder = load_embedder(spec, max_query_tokens=settings.max_query_tokens, **prompts)
     if embedder.model_id != index.model_id:
         raise IndexInvalidError(f"the index in {settings.index_dir} was built with {index.model_id!r} but the "
                                 f"model found is {embedder.model_id!r}: run `qa-service build --rebuild`")
@@ -474,29 +416,3 @@ def _spec_of(model_id: str) -> tuple[str, dict]:
         return name, {"query_prompt": ast.literal_eval(query), "passage_prompt": ast.literal_eval(passage)}
     except (ValueError, SyntaxError):
         raise IndexInvalidError(f"cannot read the prompts of model {model_id!r}: run `qa-service build --rebuild`")
-
-
-def format_results_text(question: str, hits: list[Hit]) -> str:
-    """Return the hits as plain text for the terminal: rank, score, Frage, verbatim answer, citation."""
-    if not hits:
-        return f"No answer found for: {question}"
-    blocks = []
-    for hit in hits:
-        chunk = hit.chunk
-        label = chunk_heading(chunk)
-        header = f"{hit.rank}. [{hit.score:.3f}] {chunk.document_id} {label}"
-        if hit.match == "exact":
-            header += "  (exact quote)"
-        lines = [header]
-        if chunk.frage:
-            lines.append("   Frage: " + " ".join(chunk.frage.split()))
-        lines.append("   Antwort:")
-        lines.extend("     " + line for line in chunk.antwort.splitlines() if line.strip())
-        cite = citation(hit.document, chunk)
-        document = hit.document
-        if document.authority:
-            by = document.authority + (f" ({document.signatory})" if document.signatory else "")
-            lines.append("   Beantwortet von: " + by)
-        lines.append("   Quelle: " + cite["text"])
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)

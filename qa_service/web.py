@@ -4,9 +4,11 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from . import get_searcher
 from .citation import askers_names, chunk_heading, citation, german_date, pages_phrase, party_only_askers
 from .errors import IndexMissingError, InvalidQueryError, NotFoundError, QAError
+from .query import FILTER_FIELDS, MAX_FILTER_CHARS, MAX_WAHLPERIODE, MIN_WAHLPERIODE, URL_PARAMETERS, \
+    parse_ask_parameters
+from .searcher_slot import get_searcher
 
 bp = Blueprint("web", __name__)
 
@@ -15,6 +17,8 @@ bp = Blueprint("web", __name__)
 LONG_ANSWER_CHARS = 1200
 MODE_LABELS = {"hybrid": "Kombiniert", "semantic": "Bedeutung", "keyword": "Stichwort"}
 TOP_K_CHOICES = (5, 10, 20)
+# The Wahlperioden the form offers (PARDOK's open data covers 11 to 19); the API takes any from 1 to 99.
+MIN_WAHLPERIODE_SHOWN, MAX_WAHLPERIODE_SHOWN = 11, 19
 
 
 def mark_segments(text: str, spans) -> list[tuple[str, bool]]:
@@ -70,64 +74,70 @@ def card(document, chunk, hit=None) -> dict:
     }
 
 
-class FormError(Exception):
-    """A form value the page shows as an inline message instead of results."""
+# The page's words for the validator's error codes (query.py); the API shows the English message instead.
+FORM_MESSAGES = {
+    "question_too_long": "Die Frage ist zu lang: höchstens {max_chars} Zeichen.",
+    "invalid_question": "Die Frage enthält Zeichen, die keine gültige Unicode-Schrift sind.",
+    "invalid_mode": "Unbekannte Suchart.",
+    "invalid_top_k": "Die Anzahl der Antworten muss zwischen 1 und {max_top_k} liegen.",
+    "invalid_date": "Das Datum „{label}“ ist ungültig; bitte im Format JJJJ-MM-TT angeben.",
+    "invalid_parameter": "Jedes Feld darf nur einmal angegeben werden.",
+}
+RANGE_MESSAGE = "Der Zeitraum ist leer: „von“ liegt nach „bis“."
+FILTER_MESSAGE = "Die Angabe „{label}“ ist ungültig."
+WAHLPERIODE_MESSAGE = "Die Wahlperiode muss eine Zahl von {low} bis {high} sein."
 
 
-def _form_filters(args):
-    from .search import SearchFilters
+def form_message(exc: InvalidQueryError, settings) -> str:
+    """Return the German message the form shows for a validation error."""
+    labels = {spec.name: spec.metadata["label"] for spec in FILTER_FIELDS}
+    if exc.code == "invalid_filter" and exc.field == "answered_from":
+        return RANGE_MESSAGE
+    if exc.code == "invalid_filter" and exc.field == "wahlperiode":
+        return WAHLPERIODE_MESSAGE.format(low=MIN_WAHLPERIODE, high=MAX_WAHLPERIODE)
+    if exc.code == "invalid_filter":
+        return FILTER_MESSAGE.format(label=labels.get(exc.field, exc.field))
+    label = labels.get(exc.field, exc.field or "")
+    # "von"/"bis" as the form labels the two date fields next to each other.
+    label = {"answered_from": "von", "answered_to": "bis"}.get(exc.field, label)
+    template = FORM_MESSAGES.get(exc.code, "Die Anfrage ist ungültig.")
+    return template.format(max_chars=settings.max_question_chars, max_top_k=settings.max_top_k, label=label)
 
-    values = {}
-    drucksache = (args.get("drucksache") or "").strip()
-    if drucksache:
-        values["drucksache"] = drucksache[:200]
-    for name, label in (("answered_from", "von"), ("answered_to", "bis")):
-        raw = (args.get(name) or "").strip()
-        if raw:
-            if german_date(raw) is None or len(raw) != 10:
-                raise FormError(f"Das Datum „{label}“ ist ungültig; bitte im Format JJJJ-MM-TT angeben.")
-            values[name] = raw
-    if values.get("answered_from") and values.get("answered_to") and \
-            values["answered_from"] > values["answered_to"]:
-        raise FormError("Der Zeitraum ist leer: „von“ liegt nach „bis“.")
-    return SearchFilters(**values)
+
+def filter_inputs(form: dict) -> list[dict]:
+    """Return the filter fields of the form (name, label, kind, value), derived from SearchFilters."""
+    return [{"name": spec.name, "label": spec.metadata["label"], "kind": spec.metadata["kind"],
+             "example": spec.metadata.get("example", ""), "value": form.get(spec.name, "")}
+            for spec in FILTER_FIELDS]
 
 
 @bp.get("/")
 def index():
     """Show the search form; with ?q=… also the results, rendered on the server."""
     settings = current_app.config["QA_SETTINGS"]
-    args = request.args
-    question = (args.get("q") or "").strip()
-    mode = args.get("mode") or "hybrid"
-    top_k_raw = args.get("top_k") or str(settings.default_top_k)
-    form = {
-        "q": args.get("q") or "",
-        "mode": mode if mode in MODE_LABELS else "hybrid",
-        "top_k": top_k_raw,
-        "drucksache": args.get("drucksache") or "",
-        "answered_from": args.get("answered_from") or "",
-        "answered_to": args.get("answered_to") or "",
-    }
-    context = {"form": form, "modes": MODE_LABELS, "top_k_choices": TOP_K_CHOICES,
-               "max_chars": settings.max_question_chars, "cards": None, "error": None}
-    if not question:
+    # The form sends every field, most of them empty, and links may carry other parameters (tracking and the
+    # like): the page reads its own fields that are filled and ignores the rest.
+    args = {name: [v for v in request.args.getlist(name) if v.strip()] for name in URL_PARAMETERS}
+    args = {name: values for name, values in args.items() if values}
+    form = {name: values[0] for name, values in args.items()}
+    form.setdefault("q", "")
+    mode = form.get("mode", "hybrid")
+    form["mode"] = mode if mode in MODE_LABELS else "hybrid"
+    form.setdefault("top_k", str(settings.default_top_k))
+    context = {"form": form, "filters": filter_inputs(form), "modes": MODE_LABELS, "top_k_choices": TOP_K_CHOICES,
+               "max_chars": settings.max_question_chars, "max_filter_chars": MAX_FILTER_CHARS,
+               "wahlperioden": range(MAX_WAHLPERIODE_SHOWN, MIN_WAHLPERIODE_SHOWN - 1, -1),
+               "cards": None, "error": None}
+    if not form["q"].strip():
         return render_template("index.html", **context)
 
     status = 200
     try:
-        if len(question) > settings.max_question_chars:
-            raise FormError(f"Die Frage ist zu lang: höchstens {settings.max_question_chars} Zeichen.")
-        if mode not in MODE_LABELS:
-            raise FormError("Unbekannte Suchart.")
-        if not top_k_raw.isdigit() or not 1 <= int(top_k_raw) <= settings.max_top_k:
-            raise FormError(f"Die Anzahl der Antworten muss zwischen 1 und {settings.max_top_k} liegen.")
-        filters = _form_filters(args)
-        searcher = get_searcher()
-        hits = searcher.search(question, top_k=int(top_k_raw), mode=mode, filters=filters)
+        ask = parse_ask_parameters(args, settings)
+        hits = get_searcher().search_request(ask)
         context["cards"] = [card(h.document, h.chunk, h) for h in hits]
-    except (FormError, InvalidQueryError) as exc:
-        context["error"], status = str(exc), 400
+    except InvalidQueryError as exc:
+        context["error"], status = form_message(exc, settings), 400
     except IndexMissingError:
         context["error"], status = "Der Suchindex fehlt noch. Bitte zuerst „qa-service build“ ausführen.", 503
     except QAError as exc:

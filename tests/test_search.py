@@ -8,7 +8,9 @@ from qa_service.documents import Asker, Chunk, Document
 from qa_service.errors import InvalidQueryError
 from qa_service.lexical import LexicalIndex
 from qa_service.passages import is_boilerplate, lexical_text, passage_texts
-from qa_service.search import FusionParams, Searcher, SearchFilters, hit_to_dict, results_payload, top_positions
+from qa_service.payloads import hit_payload, results_payload
+from qa_service.query import SearchFilters, analyse, parse_filters
+from qa_service.search import FusionParams, Searcher, top_positions
 
 BOILERPLATE = ("Die Schriftliche Anfrage betrifft Sachverhalte, die der Senat nicht aus eigener Zuständigkeit und "
                "Kenntnis beantworten kann. Er ist gleichwohl bemüht, Ihnen eine Antwort zukommen zu lassen.")
@@ -130,9 +132,11 @@ def test_lexical_weight_follows_how_much_of_the_question_bm25_knows(searcher):
     german = "Wie viele Straftaten gab es in Spandau?"
     english = "How many crimes were there in Spandau?"
     full = searcher.fusion.lexical_weight
+    german, english = analyse(german), analyse(english)
     assert searcher.lexical_weight(german, searcher.lexical_scores(german)) == pytest.approx(full)
     assert searcher.lexical_weight(english, searcher.lexical_scores(english)) < full / 2
-    assert searcher.lexical_weight("What about xylophones?", searcher.lexical_scores("What about xylophones?")) == 0
+    unknown = analyse("What about xylophones?")
+    assert searcher.lexical_weight(unknown, searcher.lexical_scores(unknown)) == 0
 
 
 def test_keyword_mode_returns_only_chunks_sharing_a_term(searcher):
@@ -217,9 +221,12 @@ def test_filter_by_drucksache_authority_and_dates(searcher):
 
 @pytest.mark.parametrize("kwargs", [{"answered_from": "2021-13-01"}, {"answered_to": "22.11.2021"},
                                     {"wahlperiode": "19"}])
-def test_bad_filter_values_are_refused(kwargs):
+def test_bad_filter_values_are_refused(kwargs, searcher):
     with pytest.raises(InvalidQueryError):
-        SearchFilters(**kwargs)
+        parse_filters(kwargs)
+    # The library's search checks its input with the same validator as every other surface.
+    with pytest.raises(InvalidQueryError):
+        searcher.search("Polizei", filters=SearchFilters(**kwargs))
 
 
 # --- boilerplate and highlight --------------------------------------------------------------------------------
@@ -270,7 +277,7 @@ def test_highlight_skips_boilerplate_repeated_across_documents(searcher):
 
 def test_hit_dict_has_the_api_shape(searcher):
     hit = searcher.search("Sporthalle Neubau Kosten")[0]
-    data = hit_to_dict(hit)
+    data = hit_payload(hit)
     assert data["chunk_id"] == "S17-3#2+3" and data["numbers"] == ["2", "3"] and data["pages"] == [2, 3]
     assert data["document"]["drucksache"] == "17/3"
     assert "warnings" not in data["document"] and "source_file" not in data["document"]
@@ -297,6 +304,26 @@ def test_searcher_over_a_built_index_finds_a_hyphenated_quote_and_filters(tiny_i
     hits = searcher.search(quote, top_k=5, filters=SearchFilters(wahlperiode=17))
     assert hits and {h.document.document_id for h in hits} == {"ka17-10866"}
     assert all(h.match is None for h in hits)
+
+
+def test_near_quotes_are_looked_for_among_the_chunks_the_filters_allow(tiny_index, fake_embedder):
+    from qa_service.index import load_index
+
+    searcher = Searcher(load_index(tiny_index), fake_embedder)
+    chunks = searcher.index.chunks
+    target = searcher.index.position("S19-10041#2")
+    # One word changed: not verbatim, so only the near-quote search (over the best BM25 candidates) can find it.
+    quote = ("müssen seit März 2020 im Polizeilichen Landessystem zur Information, Kommunikation und Bearbeitung "
+             "(POLIKS) mit dem Fallmerkmal Covid-19-Bezug versehen werden")
+    # The target has the lowest BM25 score of the whole index, below far more than QUOTE_CANDIDATES chunks of
+    # other documents: only candidates taken among the allowed chunks contain it.
+    lexical = np.linspace(2.0, 1.0, len(chunks)).astype(np.float32)
+    lexical[target] = 0.5
+    allowed = np.array([c.document_id == "S19-10041" for c in chunks])
+    found = searcher.quote_matches(analyse(quote), allowed, lexical)
+    assert target in found and found[target][1] >= 0.9
+    hits = searcher.search(quote, top_k=3, filters={"drucksache": "19/10041"})
+    assert (hits[0].chunk.chunk_id, hits[0].match) == ("S19-10041#2", "exact")
 
 
 def test_drucksache_number_or_asker_names_bring_that_documents_chunks_first(tiny_index, fake_embedder):

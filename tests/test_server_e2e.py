@@ -7,6 +7,8 @@ import sys
 import pytest
 import requests
 
+from qa_service.cli import EXIT_NO_INDEX
+
 from web_fixtures import free_port, live_server  # noqa: F401  (fixture)
 
 
@@ -50,11 +52,11 @@ def test_real_server_renders_the_page_and_answers_errors_in_json(live_server):
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
-def test_serve_without_index_exits_2_with_one_line_saying_to_build(tmp_path):
+def test_serve_without_index_exits_with_the_no_index_code_and_one_line_saying_to_build(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "qa_service.cli", "serve", "--port", str(free_port()), "--index",
          str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_NO_INDEX
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "qa-service build" in lines[0]
 
@@ -65,3 +67,52 @@ def test_serve_rejects_impossible_port_or_threads(tmp_path, flag, value):
                              str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and flag in result.stderr
+
+
+def test_idle_connections_do_not_lock_others_out(live_server):
+    # waitress's defaults (100 connections, 120 s channel timeout) let 110 idle sockets block every client for
+    # two minutes; the service sets its limits on purpose (qa_service/server.py).
+    import socket
+    from urllib.parse import urlparse
+
+    address = urlparse(live_server)
+    idle = []
+    try:
+        for _ in range(150):
+            idle.append(socket.create_connection((address.hostname, address.port), timeout=5))
+        response = requests.get(f"{live_server}/healthz", timeout=10)
+        assert response.status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+@pytest.mark.slow
+def test_running_server_serves_a_rebuilt_index_without_a_restart(real_index, tmp_path):
+    import shutil
+    import time
+
+    from conftest import PROJECT_DIR, make_settings
+    from qa_service.index import build_index
+    from web_fixtures import start_server, stop_server
+
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(real_index.parent / "corpus", corpus)
+    shutil.copytree(real_index, index)
+    process, base_url = start_server(index, tmp_path / "serve.log")
+    try:
+        before = requests.get(f"{base_url}/healthz", timeout=10).json()
+        shutil.copy(PROJECT_DIR / "tests" / "data" / "variants" / "s18-12345.txt", corpus / "s18-12345.txt")
+        build_index(make_settings(corpus, index), progress=False)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            after = requests.get(f"{base_url}/healthz", timeout=10).json()
+            if after["documents"] == before["documents"] + 1:
+                break
+            time.sleep(0.5)
+        assert after["documents"] == before["documents"] + 1 and after["built_at"] >= before["built_at"]
+        found = requests.get(f"{base_url}/api/documents/s18-12345", timeout=10)
+        assert found.status_code == 200
+        assert process.poll() is None  # the same process, never restarted
+    finally:
+        stop_server(process)

@@ -12,6 +12,8 @@ from markupsafe import escape
 
 from qa_service.web import LONG_ANSWER_CHARS, chunk_heading, mark_segments
 
+from conftest import make_settings
+
 from web_fixtures import app, client, searcher  # noqa: F401  (fixtures)
 
 SOLAR_QUESTION = "Solaranlagen auf öffentlichen Gebäuden in Pankow"
@@ -90,6 +92,7 @@ def test_form_page_is_german_and_every_control_has_a_label(client):
 def test_page_loads_nothing_from_other_hosts(client):
     html = client.get("/", query_string={"q": SOLAR_QUESTION}).get_data(as_text=True)
     page = parse(html)
+    assert page.scripts, "the page has its copy script: the check below must see it"
     for script in page.scripts:
         assert script.get("src", "").startswith("/static/")
     assert not re.search(r"<link[^>]+href=\"(https?:)?//", html)
@@ -186,6 +189,10 @@ def test_result_page_is_a_shareable_link_with_options_kept(client):
     ({"q": "Schule", "top_k": "0"}, "Anzahl"),
     ({"q": "Schule", "top_k": "viele"}, "Anzahl"),
     ({"q": "Schule", "answered_from": "1.1.2021"}, "Datum"),
+    ({"q": "Schule", "answered_from": "2021-W01-1"}, "Datum"),
+    ({"q": "Schule", "top_k": "²"}, "Anzahl"),
+    ({"q": "Schule", "wahlperiode": "neunzehn"}, "Wahlperiode"),
+    ({"q": "Schule", "authority": "x" * 201}, "Senatsverwaltung"),
     ({"q": "Schule", "answered_from": "2022-01-01", "answered_to": "2021-01-01"}, "Zeitraum"),
 ])
 def test_bad_form_input_shows_an_inline_message(client, query, message):
@@ -223,7 +230,8 @@ def test_unknown_chunk_and_unknown_page_are_german_html_404s(client):
 
 
 def test_without_index_the_page_says_to_build_it(tmp_path):
-    client = create_app({"TESTING": True, "index_dir": tmp_path / "none"}).test_client()
+    client = create_app(make_settings(tmp_path, tmp_path / "none"),
+                        flask_config={"TESTING": True}).test_client()
     response = client.get("/", query_string={"q": "Schule"})
     assert response.status_code == 503
     assert "qa-service build" in response.get_data(as_text=True)
@@ -241,3 +249,27 @@ def test_without_index_the_page_says_to_build_it(tmp_path):
 ])
 def test_mark_segments_merges_and_clips_spans(text, spans, expected):
     assert mark_segments(text, spans) == expected
+
+
+def test_form_offers_every_filter_the_api_accepts(client):
+    from qa_service.query import FILTER_NAMES
+
+    page = parse(client.get("/").get_data(as_text=True))
+    names = {control.get("name") for control in page.controls}
+    assert set(FILTER_NAMES) <= names
+
+
+def test_form_filters_by_authority_and_wahlperiode_like_the_api(client):
+    for query in ({"authority": "Bildung"}, {"wahlperiode": "17"}):
+        html = client.get("/", query_string={"q": "Schule", "top_k": "20", **query}).get_data(as_text=True)
+        api = client.get("/api/ask", query_string={"q": "Schule", "top_k": "20", **query}).get_json()
+        assert api["results"]
+        for result in api["results"]:
+            assert f'href="/chunks/{result["chunk_id"].replace("#", "%23")}"' in html
+        assert html.count('class="card"') == len(api["results"])
+
+
+def test_form_ignores_parameters_it_does_not_know(client):
+    response = client.get("/", query_string={"q": "Solaranlagen", "utm_source": "newsletter"})
+    assert response.status_code == 200
+    assert 'class="card"' in response.get_data(as_text=True)

@@ -42,7 +42,10 @@ def searcher(tmp_path_factory):
 @pytest.fixture
 def app(searcher):
     """Return an app in testing mode that uses the tiny index's searcher."""
-    return create_app({"TESTING": True, "SEARCHER": searcher})
+    from conftest import make_settings
+
+    return create_app(make_settings(PROJECT_ROOT / "corpus", PROJECT_ROOT / "index"), searcher=searcher,
+                      flask_config={"TESTING": True})
 
 
 @pytest.fixture
@@ -61,7 +64,7 @@ def free_port() -> int:
 def start_server(index_dir: Path, log_path: Path, extra_env=None):
     """Start `qa-service serve` in a subprocess on a free port; return (process, base URL) once /healthz is 200."""
     port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", **(extra_env or {}))
+    env = dict(os.environ, **(extra_env or {}))
     log = open(log_path, "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "qa_service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),

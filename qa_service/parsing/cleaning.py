@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .vocabulary import DATE_START, MONTH_WORDS
+
 BULLET = "•"
 # Private-use glyphs that Symbol/Wingdings bullets become in a text layer.
 _PUA_BULLETS = {"\uf0b7": BULLET, "\uf0a7": BULLET, "\uf0d8": BULLET}
@@ -30,13 +32,12 @@ _LETTER = r"[^\W\d_]"
 # Words after a line-end hyphen that show the hyphen is real (`Klimaschutz- und`), not a word break.
 LIST_WORDS = frozenset({"und", "oder", "bzw.", "bzw", "sowie", "als", "wie", "noch", "bis", "u.", "resp."})
 _SENTENCE_END = tuple(".:?!“”\")")
-# Abbreviations that end a line without ending a sentence (`gem.` + `§ 13`).
+# Abbreviations that end a line without ending a sentence (`gem.` + `§ 13`, `16. Nov.` + `2021`).
 _ABBREVIATIONS = frozenset(
     "gem. z.b. bzw. abs. nr. ca. u.a. vgl. s. ggf. d.h. i.v.m. dr. st. str. bzgl. inkl. evtl. usw. o.g. u. z. v. "
     "art. lit. ziff. rd. mio. mrd. tsd. std. min. max. e. bspw. sog. insb. zzgl. abzgl. lfd. ff. f. hrsg. "
-    "prof. nr.: i.d.r. v.a. u.ä. m.e. i.s.d. i.s.v. lt. jan. feb. mär. apr. jun. jul. aug. sep. sept. okt. nov. dez."
-    .split()
-)
+    "prof. nr.: i.d.r. v.a. u.ä. m.e. i.s.d. i.s.v. lt.".split()
+) | {word.lower() for word in MONTH_WORDS if word.endswith(".")}
 # Words after which a sentence always goes on (a short line ending in one is not a heading or table cell).
 _CONTINUING_WORDS = frozenset(
     "der die das den dem des ein eine einen einem einer am im zum zur vom beim bis für seit ab zu mit von bei nach "
@@ -47,9 +48,6 @@ _SOURCE_LINE = re.compile(r"^(?:Quelle|Quellen|Stand)\s*:")
 BULLET_STARTS = ("•", "▪", "◦", "●", "■", "➢")
 # A numbered or lettered list item (`1. Altstadt Spandau,`, `2) …`, `b) …`); a date (`1. Januar 2025`) is not.
 _LIST_ITEM = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*[.)]|[a-z]\))\s+\S")
-_MONTH_START = re.compile(r"^\d{1,2}\.\s+(?:Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|"
-                          r"November|Dezember|Jan\.|Feb\.|Mär\.|Apr\.|Jun\.|Jul\.|Aug\.|Sep\.|Sept\.|Okt\.|Nov\.|"
-                          r"Dez\.)")
 # Where a footnote marker stood: private-use brackets around the footnote number (see footnotes.py).
 FOOTNOTE_REF = re.compile("\ue000(\\d+)\ue001")
 
@@ -229,7 +227,7 @@ def is_table_row(text: str, style: TextStyle) -> bool:
 
 
 def _is_list_item(text: str) -> bool:
-    return bool(_LIST_ITEM.match(text)) and not _MONTH_START.match(text)
+    return bool(_LIST_ITEM.match(text)) and not DATE_START.match(text)
 
 
 def _is_bullet(text: str) -> bool:

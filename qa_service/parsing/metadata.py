@@ -1,6 +1,7 @@
 """Citation metadata from the cover sheet, the letter head and the closing; a sidecar JSON completes or overrides it.
 
-Every field is read from the document's own text (or its sidecar); what neither gives stays None.
+Every field is read from the document's own text (or its sidecar); what neither gives stays None. The closing's
+date, signer and authority lines come from closing.py; the authority is read here, as in the letter head.
 """
 from __future__ import annotations
 
@@ -12,36 +13,13 @@ from ..documents import Asker
 from ..errors import DocumentReadError
 from ..parties import normalise_party
 from .cleaning import Line, TextStyle, join_paragraph
+from .closing import read_signature
+from .vocabulary import AUTHORITY, DATE, INTRO, RECEIVED, continues_authority, parse_date
 
 PARDOK_BASE = "https://pardok.parlament-berlin.de/starweb/adis/citat/VT"
-MONTHS = {
-    "januar": 1, "jan": 1, "februar": 2, "feb": 2, "märz": 3, "mär": 3, "mrz": 3, "april": 4, "apr": 4, "mai": 5,
-    "juni": 6, "jun": 6, "juli": 7, "jul": 7, "august": 8, "aug": 8, "september": 9, "sep": 9, "sept": 9,
-    "oktober": 10, "okt": 10, "november": 11, "nov": 11, "dezember": 12, "dez": 12,
-}
-_DATE = r"\d{1,2}\.\s*(?:[A-Za-zÄäÖöÜü]+\.?|\d{1,2}\.)\s*\d{4}"
-_RECEIVED = rf"\(\s*Eingang\s+beim\s+Abgeordnetenhaus\s+am\s+(?P<received>{_DATE})\s*\)"
 _DOC_TYPE = re.compile(r"\b(Schriftliche|Kleine|Mündliche|Große|Dringliche)\s+Anfrage\b")
-_AUTHORITY = re.compile(r"^(?:Senatsverwaltung|Senatskanzlei|Der Regierende Bürgermeister|Die Regierende "
-                        r"Bürgermeisterin)\b")
-_SIGNATURE_LEAD = re.compile(r"^(?:In Vertretung|Im Auftrag|Mit freundlichen Grüßen|i\.\s?V\.|i\.\s?A\.)", re.I)
-INTRO_RE = re.compile(r"wie\s+folgt")
 SIDECAR_FIELDS = ("drucksache", "wahlperiode", "doc_type", "title", "askers", "asked_on", "asked_received_on",
                   "answered_on", "answered_received_on", "authority", "signatory", "subjects", "source_url")
-
-
-def parse_date(text: str | None) -> str | None:
-    """Return a German date (`04. November 2021`, `16. Nov. 2021`, `12.11.2021`) as ISO `YYYY-MM-DD`, else None."""
-    if not text:
-        return None
-    match = re.match(r"^\s*(\d{1,2})\.\s*(?:(\d{1,2})\.|([A-Za-zÄäÖöÜü]+)\.?)\s*(\d{4})", text)
-    if not match:
-        return None
-    day, month_number, month_name, year = match.groups()
-    month = int(month_number) if month_number else MONTHS.get(month_name.lower())
-    if not month or not 1 <= int(day) <= 31 or not 1 <= month <= 12:
-        return None
-    return f"{int(year):04d}-{month:02d}-{int(day):02d}"
 
 
 def normalise_drucksache(wp: str, number: str) -> str:
@@ -110,18 +88,20 @@ def extract_metadata(preamble: list[Line], closing: list[Line], style: TextStyle
         meta["doc_type"] = match.group(0).replace("\n", " ")
     meta["title"] = _title(lines, style)
     meta["askers"] = _askers(lines, style)
-    match = re.search(rf"(?<!Antwort )vom\s+(?P<date>{_DATE})\s*{_RECEIVED}", text)
+    match = re.search(rf"(?<!Antwort )vom\s+(?P<date>{DATE})\s*{RECEIVED}", text)
     if match:
         meta["asked_on"], meta["asked_received_on"] = parse_date(match["date"]), parse_date(match["received"])
     else:
-        match = re.search(rf"Anfrage\s+Nr\.[^\n]*\n?\s*vom\s+(?P<date>{_DATE})", text)
+        match = re.search(rf"Anfrage\s+Nr\.[^\n]*\n?\s*vom\s+(?P<date>{DATE})", text)
         if match:
             meta["asked_on"] = parse_date(match["date"])
-    match = re.search(rf"Antwort\s+vom\s+(?P<date>{_DATE})\s*{_RECEIVED}", text)
+    match = re.search(rf"Antwort\s+vom\s+(?P<date>{DATE})\s*{RECEIVED}", text)
     if match:
         meta["answered_on"], meta["answered_received_on"] = parse_date(match["date"]), parse_date(match["received"])
     meta["authority"] = _authority(lines, style)
-    closing_meta = _closing(closing, style)
+    signature = read_signature(closing)
+    closing_meta = {"answered_on": signature.answered_on, "answered_received_on": signature.answered_received_on,
+                    "signatory": signature.signatory, "authority": _authority(signature.authority_lines, style)}
     for key, value in closing_meta.items():
         if value and not meta.get(key):
             meta[key] = value
@@ -146,7 +126,7 @@ def _title(lines: list[Line], style: TextStyle) -> str | None:
             parts = []
             for line in lines[i + 1:]:
                 if re.match(r"^(?:Im Namen|Namens|Senatsverwaltung|Senatskanzlei)", line.text) or \
-                        INTRO_RE.search(line.text):
+                        INTRO.search(line.text):
                     break
                 parts.append(line)
             if parts:
@@ -157,7 +137,7 @@ def _title(lines: list[Line], style: TextStyle) -> str | None:
                 re.search(r"\bvom\b|Anfrage", texts[i - 1])):
             parts = [Line(text[len("über"):].strip(), 0)]
             for line in lines[i + 1:]:
-                if re.match(r"^(Im Namen|Namens)", line.text) or INTRO_RE.search(line.text):
+                if re.match(r"^(Im Namen|Namens)", line.text) or INTRO.search(line.text):
                     break
                 parts.append(line)
             return _clean_title(join_paragraph(parts, style))
@@ -209,50 +189,16 @@ def parse_askers(text: str) -> list[Asker]:
 
 def _authority(lines: list[Line], style: TextStyle) -> str | None:
     for i, line in enumerate(lines):
-        if _AUTHORITY.match(line.text):
+        if AUTHORITY.match(line.text):
             parts = [line]
             for following in lines[i + 1:]:
                 previous = parts[-1].text
-                if previous.endswith(("für", ",", "und")) or re.match(r"^(?:und|Umwelt)\b", following.text):
+                if continues_authority(previous, following.text):
                     parts.append(following)
                 else:
                     break
             return _clean_title(join_paragraph(parts, style))
     return None
-
-
-def _closing(closing: list[Line], style: TextStyle) -> dict:
-    lines = [l for l in closing if not l.blank and not re.match(r"^[.…_\s]+$", l.text)]
-    meta: dict = {}
-    if not lines:
-        return meta
-    rest = lines[1:]
-    match = re.match(rf"^Berlin,\s*(?:den\s+)?(?P<date>{_DATE})", lines[0].text)
-    if match:
-        meta["answered_on"] = parse_date(match["date"])
-        # flattened text: `Berlin, den 25. November 2021 In Vertretung Martin Matz Senatsverwaltung …` in one line
-        rest = _remainder(lines[0], match.end()) + rest
-    for line in lines:
-        match = re.search(_RECEIVED, line.text)
-        if match:
-            meta["answered_received_on"] = parse_date(match["received"])
-    match = _SIGNATURE_LEAD.match(rest[0].text) if rest else None
-    if match:
-        rest = _remainder(rest[0], match.end()) + rest[1:]
-    if rest and not _AUTHORITY.match(rest[0].text) and not rest[0].text.startswith("("):
-        name = re.split(r"\s+(?=Senatsverwaltung|Senatskanzlei|Der Regierende)", rest[0].text)[0].strip()
-        if name and len(name.split()) <= 6:
-            meta["signatory"] = name
-        glued = rest[0].text[len(name):].strip()
-        rest = ([Line(glued, rest[0].page)] if glued else []) + rest[1:]
-    meta["authority"] = _authority(rest, style)
-    return meta
-
-
-def _remainder(line: Line, start: int) -> list[Line]:
-    """Return the text of `line` after `start` as a line of its own (none if nothing follows)."""
-    text = line.text[start:].strip()
-    return [Line(text, line.page)] if text else []
 
 
 def read_sidecar(path: Path) -> dict:

@@ -7,6 +7,8 @@ date (`12. November`) or a list inside an answer is not mistaken for a Frage.
 
 A `vorbemerkung` chunk holds its heading in `frage` and, for the Senate's remark, the remark in `antwort`; a
 remark of the asker (`Vorbemerkung des Abgeordneten`) is part of the question and goes into `frage`.
+
+What a marker line looks like is in markers.py, where the signature block ends in closing.py.
 """
 from __future__ import annotations
 
@@ -14,117 +16,15 @@ import re
 from dataclasses import dataclass, field
 
 from .cleaning import Line, TextStyle, split_paragraphs, join_paragraph
+from .closing import is_signature_block, signature_block, split_glued_closings
 from .footnotes import Footnote, footnote_pages, render_with_footnotes
+from .markers import (ANSWER, FRAGE, LETTER, NUMBERED, VORBEMERKUNG, child_key, child_label, expected_next, has_letter,
+                      is_date, label_within, normalise_label, numbered_label, parent_label, parse_labels, top_number,
+                      without_letter)
+from .vocabulary import CLOSING_START, INTRO
 
-_NUM = r"\d{1,2}(?:\.\d{1,2}){0,3}"
-_LETTER_PART = r"(?:\s*[a-z](?:\)|\.(?!\d))?)"
-_NUM_END = r"(?:\.\)|\.|\))?"  # `1.`, `1)`, `1.)`
-# `Zu a):` names a sub-question of the Frage in hand (the context); only with the bracket, so `Zu a.` in a
-# sentence is not read as a marker.
-_LABEL = rf"(?:{_NUM}{_NUM_END}{_LETTER_PART}?|[a-z]\))"
-_LABELS = rf"{_LABEL}(?:\s*(?:,|und|bis|sowie|u\.|&)\s*(?:{_NUM}{_NUM_END})?{_LETTER_PART}?)*"
-ANSWER = re.compile(
-    rf"^(?P<head>(?:Antwort\s+)?[Zz]u\s+(?:(?:den\s+)?Fragen?\s+(?:Nr\.\s*)?)?(?P<labels>{_LABELS})\s*:)\s*(?P<rest>.*)$"
-)
-FRAGE = re.compile(rf"^(?P<head>Frage\s+(?:Nr\.\s*)?(?P<labels>{_LABEL})\s*:)\s*(?P<rest>.*)$")
-NUMBERED = re.compile(
-    rf"^(?P<head>(?P<labels>{_NUM})(?:\.\)|\.|\))(?=\s|[A-ZÄÖÜ„\"“(])|(?P<labels2>\d{{1,2}}(?:\.\d{{1,2}}){{1,3}})(?=\s))\s*(?P<rest>\S.*)$"
-)
-LETTER = re.compile(r"^(?P<head>(?P<letter>[a-z])(?:\)|\.))\s+(?P<rest>\S.*)$")
-VORBEMERKUNG = re.compile(r"^(?P<head>Vorbemerkung(?:en)?(?:\s+[^:]{1,80}?)?)\s*:\s*(?P<rest>.*)$")
-CLOSING = re.compile(r"^Berlin,\s*(?:den\s+)?\d")
-INTRO = re.compile(r"wie\s+folgt\s*:?")
 _ASKER_REMARK = re.compile(r"\b(?:des|der)\s+(?:Abgeordneten|Fragestellers|Fragestellerin|Fragesteller)", re.I)
-_MONTHS = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
-           "November", "Dezember", "Jan.", "Feb.", "Apr.", "Aug.", "Sep.", "Sept.", "Okt.", "Nov.", "Dez.")
 TEXT_CHUNK_CHARS = 1200
-
-
-# --- labels -------------------------------------------------------------------------------------------------
-
-def normalise_label(number: str, letter: str | None = None) -> str:
-    """Return a Frage label as cited: `5. a.` -> `5a`, `1.1.` -> `1.1`, `1 a` -> `1a`."""
-    number = re.sub(r"\s+", "", number).rstrip(".")
-    return number + (letter or "")
-
-
-def parse_labels(text: str, context: str | None = None) -> list[str]:
-    """Return the Frage labels named in an answer marker, ranges expanded (`9. a bis c` -> 9a, 9b, 9c)."""
-    tokens = re.findall(rf"({_NUM})\.?|\b([a-z])\b(?:\)|\.)?|(bis)", text)
-    labels: list[str] = []
-    number = context
-    pending_range = False
-    for num, letter, bis in tokens:
-        if bis:
-            pending_range = bool(labels)
-            continue
-        if num:
-            number = num
-            label = normalise_label(num)
-        else:
-            if number is None:
-                continue
-            label = normalise_label(number, letter)
-            if labels and labels[-1] == normalise_label(number):
-                labels.pop()  # `6. a und b`: the number is the parent of the letters, not an answer of its own
-        if pending_range:
-            labels.extend(_expand_range(labels[-1], label))
-        labels.append(label)
-        pending_range = False
-    seen = []
-    for label in labels:
-        if label not in seen:
-            seen.append(label)
-    return seen
-
-
-def _expand_range(first: str, last: str) -> list[str]:
-    """Return the labels strictly between `first` and `last` (`9a`..`9c` -> [9b], `5`..`8` -> [6, 7])."""
-    a, b = re.match(r"^([\d.]+)([a-z]?)$", first), re.match(r"^([\d.]+)([a-z]?)$", last)
-    if not a or not b:
-        return []
-    if a.group(2) and b.group(2) and a.group(1) == b.group(1):
-        return [a.group(1) + chr(c) for c in range(ord(a.group(2)) + 1, ord(b.group(2)))]
-    head_a, _, tail_a = a.group(1).rpartition(".")
-    head_b, _, tail_b = b.group(1).rpartition(".")
-    if not a.group(2) and not b.group(2) and head_a == head_b and int(tail_b) - int(tail_a) < 50:
-        prefix = head_a + "." if head_a else ""
-        return [f"{prefix}{n}" for n in range(int(tail_a) + 1, int(tail_b))]
-    return []
-
-
-def parent_label(label: str) -> str | None:
-    """Return the label of the heading a sub-question belongs to (`5a` -> `5`, `1.1.1` -> `1.1`)."""
-    if re.search(r"[a-z]$", label):
-        return label[:-1]
-    if "." in label:
-        return label.rsplit(".", 1)[0]
-    return None
-
-
-def _label_within(label: str, ancestor: str) -> bool:
-    """Return True when `label` is a sub-question of `ancestor` (`5a` within `5`, `1.1.1` within `1`)."""
-    parent = parent_label(label)
-    while parent:
-        if parent == ancestor:
-            return True
-        parent = parent_label(parent)
-    return False
-
-
-def _top(label: str) -> int:
-    return int(re.match(r"\d+", label).group(0))
-
-
-def _expected_next(last: str | None) -> set[str]:
-    if last is None:
-        return {"1"}
-    base = re.sub(r"[a-z]$", "", last)
-    parts = base.split(".")
-    expected = {str(int(parts[0]) + 1), base + ".1"}
-    for depth in range(1, len(parts)):
-        expected.add(".".join(parts[:depth] + [str(int(parts[depth]) + 1)]))
-    return expected
 
 
 # --- events -------------------------------------------------------------------------------------------------
@@ -159,104 +59,190 @@ class Layout:
 
 def find_events(lines: list[Line]) -> Layout:
     """Return the document's layout: preamble, Frage/Antwort/Vorbemerkung events, closing."""
-    lines = _split_glued_closings(lines)
-    answers = {}  # label -> indices of answer markers naming it
+    return _Scanner(split_glued_closings(lines)).scan()
+
+
+class _Scanner:
+    """One read of a document's lines, top to bottom, into events: one method per kind of marker line.
+
+    A first pass finds what the scan needs to know ahead: where the letter head ends, where the final closing
+    starts and which Fragen the answer markers name. The scan then remembers how the Fragen so far were numbered.
+    """
+
+    def __init__(self, lines: list[Line]):
+        self.lines = lines
+        self.answers = _answer_lines(lines)  # label -> the lines of the answer markers naming it
+        self.uses_frage_markers = any(FRAGE.match(line.text) for line in lines)  # then `1. …` lines are text
+        self.intro = _intro_line(lines)  # the letter's `… wie folgt:`; None in an excerpt without letter head
+        self.start = self.intro + 1 if self.intro is not None else 0
+        self.closing_at = self._closing_line()
+        self.events: list[Event] = []
+        self.unplaced: list[Line] = []  # text before the first marker
+        self.inner_closings: list[list[Line]] = []  # signature blocks between the Fragen (excerpts joining two parts)
+        self.seen_question = False
+        self.last_question: str | None = None  # the label of the latest Frage
+        self.parent: str | None = None  # the number that letter lines (`a) …`) and `Zu a):` belong to
+        self.last_letter: dict[str, str] = {}  # number -> the letter of its latest sub-question
+
+    def scan(self) -> Layout:
+        """Return the layout of the document, reading each line between the letter head and the closing once."""
+        i = self.start
+        while i < self.closing_at:
+            i = self._read(i)
+        closing, trailing = signature_block(self.lines[self.closing_at:])
+        if not any(not l.blank for l in closing) and self.inner_closings:
+            # An excerpt that ends before its own closing: the block cut from between the Fragen names date and signer.
+            closing = self.inner_closings[-1]
+        return Layout(preamble=self.lines[:self.start], unplaced=self.unplaced, events=self.events, closing=closing,
+                      trailing=trailing, intro_found=self.intro is not None)
+
+    def _read(self, i: int) -> int:
+        """Read line i into the events; return the index of the next line to read."""
+        line = self.lines[i]
+        if not line.blank:
+            block = self._inner_closing(i)
+            if block:
+                # Not the Senate's words about this Frage: cut it, like the final one, and go on with the text after.
+                self.inner_closings.append(block)
+                return i + len(block)
+            if any(read(i) for read in (self._answer, self._frage, self._vorbemerkung, self._numbered, self._letter)):
+                return i + 1
+        (self.events[-1].lines if self.events else self.unplaced).append(line)  # text of the marker before it
+        return i + 1
+
+    def _inner_closing(self, i: int) -> list[Line]:
+        """Return the whole signature block that starts at line i, else []."""
+        if not CLOSING_START.match(self.lines[i].text):
+            return []
+        block, _ = signature_block(self.lines[i:self.closing_at])
+        return block if is_signature_block(block) else []
+
+    def _answer(self, i: int) -> bool:
+        """Read `Zu 2.:`, `Antwort zu Frage 3 a) und b):`; a bare letter (`Zu a):`) belongs to the number in hand."""
+        match = ANSWER.match(self.lines[i].text)
+        if not match:
+            return False
+        labels = parse_labels(match.group("labels"), self.parent)
+        self._add("answer", labels, match, i)
+        if labels:
+            self.parent = without_letter(labels[0])
+        return True
+
+    def _frage(self, i: int) -> bool:
+        """Read `Frage 1:`, `Frage 2 a):`."""
+        match = FRAGE.match(self.lines[i].text)
+        if not match:
+            return False
+        label = (parse_labels(match.group("labels")) or [normalise_label(match.group("labels"))])[0]
+        self._add_question(label, match, i)
+        self.parent = without_letter(label)
+        return True
+
+    def _vorbemerkung(self, i: int) -> bool:
+        """Read `Vorbemerkung der Verwaltung:` before the first Frage; later the word is text of an answer."""
+        match = VORBEMERKUNG.match(self.lines[i].text)
+        if not match or self.seen_question or self._in_answer():
+            return False
+        self._add("vorbemerkung", [], match, i)
+        return True
+
+    def _numbered(self, i: int) -> bool:
+        """Read `1. Wie viele …`, `1.1 …` when it is a Frage; where `Frage N:` marks the Fragen, it is text."""
+        match = None if self.uses_frage_markers else NUMBERED.match(self.lines[i].text)
+        if not match or is_date(match):
+            return False
+        label = numbered_label(match)
+        if not self._is_numbered_question(label, i):
+            return False
+        self._add_question(label, match, i)
+        self.parent = label
+        return True
+
+    def _is_numbered_question(self, label: str, i: int) -> bool:
+        """Return True when the numbered line i is Frage `label`, not a count or list item of an answer."""
+        answer_at = self._answered_after(label, i)
+        if answer_at is not None:
+            # The Frage is the last line numbered `label` before its answer: `2. Quartal …` or a list item `3. …` in
+            # an earlier answer is not, even when other Fragen and answers stand between it and the real Frage.
+            return not any(self._numbered_as(label, j) for j in range(i + 1, min(answer_at, self.closing_at)))
+        # Inside an answer an expected number may start a list; a Frage asks something.
+        asks = "?" in " ".join(self.lines[j].text for j in range(i, min(i + 3, self.closing_at)))
+        if label not in expected_next(self.last_question):
+            # An excerpt (no letter head) may start at any Frage: its first numbered line that asks something is one.
+            return self.intro is None and not self.seen_question and not self._in_answer() and asks
+        return not self._in_answer() or asks
+
+    def _numbered_as(self, label: str, j: int) -> bool:
+        """Return True when line j is numbered `label` (and is no date)."""
+        match = NUMBERED.match(self.lines[j].text)
+        return bool(match) and numbered_label(match) == label and not is_date(match)
+
+    def _letter(self, i: int) -> bool:
+        """Read `a) …` as a sub-question of the number in hand, when an answer names it or it is the next letter."""
+        match = LETTER.match(self.lines[i].text)
+        if not match:
+            return False
+        letter = match.group("letter")
+        owner = self.parent or _owner_from_answers(letter, self.answers)
+        if owner is None:
+            return False
+        label = owner + letter
+        previous = self.last_letter.get(owner)
+        next_letter = letter == (chr(ord(previous) + 1) if previous else "a")
+        named_later = self._answered_after(label, i) is not None
+        if not (named_later or (next_letter and not self._in_answer() and self.seen_question)):
+            return False
+        self._add_question(label, match, i)
+        self.last_letter[owner] = letter
+        return True
+
+    def _add(self, kind: str, labels: list[str], match: re.Match, i: int) -> None:
+        self.events.append(Event(kind, labels, match.group("head"), i, _rest(match, self.lines[i])))
+
+    def _add_question(self, label: str, match: re.Match, i: int) -> None:
+        self._add("question", [label], match, i)
+        self.last_question, self.seen_question = label, True
+
+    def _in_answer(self) -> bool:
+        return bool(self.events) and self.events[-1].kind == "answer"
+
+    def _answered_after(self, label: str, i: int) -> int | None:
+        """Return the line of the first answer marker after line i naming `label` or a sub-question of it."""
+        found = [j for named, indices in self.answers.items() if named == label or label_within(named, label)
+                 for j in indices if j > i]
+        return min(found) if found else None
+
+    def _closing_line(self) -> int:
+        """Return where the final signature block starts: the first `Berlin, den …` after the last answer marker."""
+        last_answer = max((i for indices in self.answers.values() for i in indices), default=-1)
+        return next((i for i in range(max(self.start, last_answer + 1), len(self.lines))
+                     if CLOSING_START.match(self.lines[i].text)), len(self.lines))
+
+
+def _answer_lines(lines: list[Line]) -> dict[str, list[int]]:
+    """Return, for each label the answer markers name, the lines of those markers."""
+    answers: dict[str, list[int]] = {}
     context = None  # the number in hand, for answers naming only a letter (`Zu a):`)
     for i, line in enumerate(lines):
         match = ANSWER.match(line.text)
         if match:
             for label in parse_labels(match.group("labels"), context):
                 answers.setdefault(label, []).append(i)
-                context = re.sub(r"[a-z]$", "", label)
+                context = without_letter(label)
             continue
         match = FRAGE.match(line.text) or NUMBERED.match(line.text)
         if match:
             named = parse_labels(match.group("labels") or match.groupdict().get("labels2") or "")
-            context = re.sub(r"[a-z]$", "", named[0]) if named else context
-    uses_frage_markers = any(FRAGE.match(line.text) for line in lines)
+            context = without_letter(named[0]) if named else context
+    return answers
+
+
+def _intro_line(lines: list[Line]) -> int | None:
+    """Return the line of the letter's `… beantworte ich Ihre Anfrage wie folgt:`, which ends the letter head."""
     first_marker = next((i for i, line in enumerate(lines) if ANSWER.match(line.text) or FRAGE.match(line.text)
                          or VORBEMERKUNG.match(line.text)), len(lines))
-    # The letter's `… beantworte ich Ihre Anfrage wie folgt:` ends the letter head; a later `wie folgt` is text.
-    intro = next((i for i, line in enumerate(lines[:first_marker]) if INTRO.search(line.text)), None)
-    start = intro + 1 if intro is not None else 0
-    last_answer = max((i for idx in answers.values() for i in idx), default=-1)
-    closing_at = next((i for i in range(max(start, last_answer + 1), len(lines)) if CLOSING.match(lines[i].text)),
-                      len(lines))
-    events: list[Event] = []
-    unplaced: list[Line] = []
-    last_question: str | None = None
-    parent: str | None = None  # the numbered question sub-letters belong to
-    last_letter: dict[str, str] = {}
-    seen_question = False
-    inner_closings: list[list[Line]] = []  # signature blocks between the Fragen (excerpts joining two parts)
-    skip_to = start
-
-    def answered_later(label: str, i: int) -> int | None:
-        """Return the line of the first answer marker after line i naming `label` or a sub-question of it."""
-        found = [j for named, indices in answers.items() if named == label or _label_within(named, label)
-                 for j in indices if j > i]
-        return min(found) if found else None
-
-    for i in range(start, closing_at):
-        if i < skip_to:
-            continue
-        line = lines[i]
-        text = line.text
-        in_answer = bool(events) and events[-1].kind == "answer"
-        if line.blank:
-            (events[-1].lines if events else unplaced).append(line)
-            continue
-        if CLOSING.match(text):
-            block, _ = _split_closing(lines[i:closing_at])
-            if _is_signature_block(block):
-                # Not the Senate's words about this Frage: cut it, like the final one, and go on with the text after.
-                inner_closings.append(block)
-                skip_to = i + len(block)
-                continue
-        match = ANSWER.match(text)
-        if match:
-            labels = parse_labels(match.group("labels"), parent)
-            events.append(Event("answer", labels, match.group("head"), i, _rest(match, line)))
-            if labels:
-                parent = re.sub(r"[a-z]$", "", labels[0])
-            continue
-        match = FRAGE.match(text)
-        if match:
-            label = parse_labels(match.group("labels"))[:1] or [normalise_label(match.group("labels"))]
-            events.append(Event("question", label, match.group("head"), i, _rest(match, line)))
-            last_question, seen_question = label[0], True
-            parent = re.sub(r"[a-z]$", "", label[0])
-            continue
-        match = VORBEMERKUNG.match(text)
-        if match and not seen_question and not in_answer:
-            events.append(Event("vorbemerkung", [], match.group("head"), i, _rest(match, line)))
-            continue
-        match = None if uses_frage_markers else NUMBERED.match(text)
-        if match:
-            label = normalise_label(match.group("labels") or match.group("labels2"))
-            if _accept_numbered(label, match.group("rest"), i, lines, closing_at, in_answer, last_question,
-                                answered_later, excerpt=intro is None and not seen_question):
-                events.append(Event("question", [label], match.group("head"), i, _rest(match, line)))
-                last_question, parent, seen_question = label, label, True
-                continue
-        match = LETTER.match(text)
-        if match:
-            letter = match.group("letter")
-            owner = parent or _owner_from_answers(letter, answers)
-            if owner is not None:
-                label = owner + letter
-                previous = last_letter.get(owner)
-                expected = letter == (chr(ord(previous) + 1) if previous else "a")
-                if answered_later(label, i) is not None or (expected and not in_answer and seen_question):
-                    events.append(Event("question", [label], match.group("head"), i, _rest(match, line)))
-                    last_letter[owner], last_question, seen_question = letter, label, True
-                    continue
-        (events[-1].lines if events else unplaced).append(line)
-    closing, trailing = _split_closing(lines[closing_at:])
-    if not any(not l.blank for l in closing) and inner_closings:
-        closing = inner_closings[-1]  # an excerpt that ends before its own closing: the cut one names date and signer
-    return Layout(preamble=lines[:start], unplaced=unplaced, events=events, closing=closing, trailing=trailing,
-                  intro_found=intro is not None)
+    # a later `wie folgt` is text
+    return next((i for i, line in enumerate(lines[:first_marker]) if INTRO.search(line.text)), None)
 
 
 def _rest(match: re.Match, line: Line) -> list[Line]:
@@ -264,117 +250,9 @@ def _rest(match: re.Match, line: Line) -> list[Line]:
     return [Line(rest, line.page, offset=line.offset + match.start("rest"))] if rest else []
 
 
-def _accept_numbered(label, rest, i, lines, end, in_answer, last_question, answered_later, excerpt=False) -> bool:
-    if rest.startswith(_MONTHS):
-        return False  # `12. November 2021 …` is a date at the start of a line
-    answer_at = answered_later(label, i)
-    if answer_at is not None:
-        # The Frage is the last line numbered `label` before its answer: `2. Quartal …` or a list item `3. …` in
-        # an earlier answer is not, even when other Fragen and answers stand between it and the real Frage.
-        for j in range(i + 1, min(answer_at, end)):
-            text = lines[j].text
-            match = NUMBERED.match(text)
-            if match and normalise_label(match.group("labels") or match.group("labels2")) == label \
-                    and not match.group("rest").startswith(_MONTHS):
-                return False
-        return True
-    # Inside an answer an expected number may start a list; a Frage asks something.
-    window = " ".join(lines[j].text for j in range(i, min(i + 3, end)))
-    if label not in _expected_next(last_question):
-        # An excerpt (no letter head) may start at any Frage: its first numbered line that asks something is one.
-        return excerpt and not in_answer and "?" in window
-    if not in_answer:
-        return True
-    return "?" in window
-
-
 def _owner_from_answers(letter: str, answers: dict) -> str | None:
     owners = {label[:-1] for label in answers if label.endswith(letter) and label[:-1][-1:].isdigit()}
     return owners.pop() if len(owners) == 1 else None
-
-
-_SIGNATURE_LEAD = re.compile(r"^(?:In Vertretung|Im Auftrag|Mit freundlichen Grüßen|i\.\s?V\.|i\.\s?A\.)", re.I)
-_AUTHORITY_START = re.compile(r"^(?:Senatsverwaltung|Senatskanzlei|Der Regierende|Die Regierende|Senator|Senatorin|"
-                              r"Bezirksamt|Der Senat|Die Senatorin|Der Senator)")
-_RECEIVED = re.compile(r"^\(?Eingang beim Abgeordnetenhaus")
-# Flattened text glues the signature block into one line: `Berlin, den 24.02.2022 In Vertretung Dr. Silke Karcher
-# Senatsverwaltung für …`.
-_CLOSING_DATE = re.compile(r"^Berlin,\s*(?:den\s+)?\d{1,2}\.\s*(?:\d{1,2}\.|[^\W\d_]+\.?)\s*\d{4}\s*")
-_GLUED_AUTHORITY = re.compile(r"\s(?:Senatsverwaltung|Senatskanzlei|Der Regierende|Die Regierende)\b")
-# A numbered Frage glued to the end of a flattened signature line (`… Klimaschutz 2. Wie wirkt …`).
-_GLUED_QUESTION = re.compile(rf"\s(?={_NUM}\.\s+[A-ZÄÖÜ„])")
-_DATE_START = re.compile(rf"\d{{1,2}}\.\s+(?:{'|'.join(map(re.escape, _MONTHS))})")
-
-
-def _is_marker(text: str) -> bool:
-    numbered = NUMBERED.match(text)
-    return bool(ANSWER.match(text) or FRAGE.match(text) or VORBEMERKUNG.match(text)
-                or (numbered and not numbered.group("rest").startswith(_MONTHS)))
-
-
-def _is_signature_block(block: list[Line]) -> bool:
-    """Return True for `Berlin, den <date>` + `In Vertretung`/`Im Auftrag` + name + authority (a whole closing)."""
-    texts = [l.text for l in block if not l.blank]
-    if not texts:
-        return False
-    date = _CLOSING_DATE.match(texts[0])
-    if not date:
-        return False
-    after_date = ([texts[0][date.end():]] if texts[0][date.end():] else []) + texts[1:]
-    return (bool(after_date) and bool(_SIGNATURE_LEAD.match(after_date[0]))
-            and any(_AUTHORITY_START.match(t) or _GLUED_AUTHORITY.search(t) for t in after_date))
-
-
-def _split_glued_closings(lines: list[Line]) -> list[Line]:
-    """Return `lines` with a numbered Frage that follows a flattened signature line in the same line split off."""
-    out: list[Line] = []
-    for line in lines:
-        authority = _GLUED_AUTHORITY.search(line.text) if CLOSING.match(line.text) else None
-        glued = _GLUED_QUESTION.search(line.text, authority.end()) if authority else None
-        if glued and not _DATE_START.match(line.text[glued.end():]):
-            out.append(Line(line.text[:glued.start()], line.page, line.offset, line.indented))
-            out.append(Line(line.text[glued.end():], line.page, line.offset + glued.end()))
-        else:
-            out.append(line)
-    return out
-
-
-def _split_closing(lines: list[Line]) -> tuple[list[Line], list[Line]]:
-    """Return the signature block (date, name, authority, Eingang) and any text after it."""
-    if not lines:
-        return [], []
-    filled = [i for i, line in enumerate(lines) if not line.blank]
-    end = 0  # index after the last line of the signature block
-    glued_authority_ends = False
-    step = 0  # 0: `Berlin, den`, 1: lead or name, 2: name, 3: authority, 4: authority continued / Eingang
-    for i in filled:
-        text = lines[i].text
-        if step == 4 and glued_authority_ends and not _RECEIVED.match(text):
-            break  # the authority was the end of a flattened signature line: what follows is text
-        glued = _GLUED_AUTHORITY.search(text)
-        if step == 0:
-            step, end = 1, i + 1
-        elif _is_marker(text):
-            break  # the next Frage or answer: the signature block ended before it
-        elif _RECEIVED.match(text):
-            end, step = i + 1, 5
-        elif step == 1 and _SIGNATURE_LEAD.match(text):
-            step, end = 2, i + 1
-        elif step in (1, 2) and not _AUTHORITY_START.match(text) and len(text.split()) <= 8:
-            step, end = 3, i + 1
-        elif step in (1, 2, 3) and _AUTHORITY_START.match(text):
-            step, end = 4, i + 1
-        elif step == 4 and len(text) < 60 and (lines[end - 1].text.endswith((",", "für", "und")) or
-                                               text[:1].islower() or text.startswith(("und ", "Umwelt"))):
-            end = i + 1
-        elif step == 4 and len(text) < 60 and not text.endswith((".", "?", ":")):
-            end = i + 1
-        else:
-            break
-        if glued and end == i + 1:
-            step = 4
-            glued_authority_ends = not text.endswith((",", "für", "und", "-"))
-    return lines[:end], [line for line in lines[end:] if not line.blank]
 
 
 # --- chunks -------------------------------------------------------------------------------------------------
@@ -516,7 +394,7 @@ def _question_for(label: str, before: int, questions: list[Event]) -> Event | No
 
 
 def _is_descendant(question: Event, ancestor: Event) -> bool:
-    return question.index >= ancestor.index and _label_within(question.labels[0], ancestor.labels[0])
+    return question.index >= ancestor.index and label_within(question.labels[0], ancestor.labels[0])
 
 
 def _ancestors(question: Event, questions: list[Event]) -> list[Event]:
@@ -614,13 +492,13 @@ def numbering_warnings(questions: list[Event], layout: Layout, document_id: str)
     warnings: list[str] = []
     labels = [q.labels[0] for q in questions]
     answer_labels = [l for e in layout.events if e.kind == "answer" for l in e.labels]
-    tops = sorted({_top(l) for l in labels + answer_labels})
+    tops = sorted({top_number(l) for l in labels + answer_labels})
     if tops:
         first = 1 if layout.intro_found else tops[0]
         expected = list(range(first, tops[-1] + 1))
         for number in expected:
             if number not in tops:
-                after = next((q for q in questions if _top(q.labels[0]) > number), None)
+                after = next((q for q in questions if top_number(q.labels[0]) > number), None)
                 page = _first_page(after) if after else 0
                 warnings.append(f"{document_id} page {page}: Frage {number} is missing "
                                 f"(the numbering jumps over it)")
@@ -630,20 +508,10 @@ def numbering_warnings(questions: list[Event], layout: Layout, document_id: str)
         if parent is not None and label not in children.get(parent, []):
             children.setdefault(parent, []).append(label)
     for parent, kids in children.items():
-        letters = bool(re.search(r"[a-z]$", kids[0]))
-        keys = sorted(_child_key(k) for k in kids)
+        letters = has_letter(kids[0])
+        keys = sorted(child_key(k) for k in kids)
         for previous, current in zip(keys, keys[1:]):
             if current - previous > 1:
                 warnings.append(f"{document_id}: sub-questions of Frage {parent} skip from "
-                                f"{_child_name(parent, previous, letters)} to {_child_name(parent, current, letters)}")
+                                f"{child_label(parent, previous, letters)} to {child_label(parent, current, letters)}")
     return warnings
-
-
-def _child_key(label: str) -> int:
-    if re.search(r"[a-z]$", label):
-        return ord(label[-1]) - ord("a") + 1
-    return int(label.rsplit(".", 1)[1])
-
-
-def _child_name(parent: str, key: int, letters: bool) -> str:
-    return f"{parent}{chr(ord('a') + key - 1)}" if letters else f"{parent}.{key}"

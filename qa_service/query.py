@@ -1,0 +1,284 @@
+"""The question as the service receives it (`AskRequest`, validated once by `parse_ask`) and as the ranker sees it
+(`Query`, analysed once).
+
+Every surface (JSON API, URL parameters, web form, CLI, evaluation, the library's `Searcher.search`) turns its input
+into an `AskRequest` through `parse_ask`, so limits and error codes are the same everywhere; the OpenAPI schema and
+the web form are derived from the same fields. Errors are `InvalidQueryError` with the offending `field` and a
+machine-readable `code`; the API shows `code` and the message, the web page a German text for the code.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date
+
+from .config import Settings
+from .documents import Document
+from .errors import InvalidQueryError
+from .lexical import NGRAM_MARK, analyze_words, words
+from .quotes import NormalizedText, looks_like_quote, normalize
+
+MODES = ("hybrid", "semantic", "keyword")
+DEFAULT_MODE = "hybrid"
+# Short enough for any real filter value; longer strings are certainly not a Drucksache or a Senatsverwaltung.
+MAX_FILTER_CHARS = 200
+MIN_WAHLPERIODE, MAX_WAHLPERIODE = 1, 99
+# ASCII only: str.isdigit() and \d accept "²" and other Unicode digits that int() then refuses or misreads.
+_INTEGER = re.compile(r"[0-9]{1,6}", re.ASCII)
+# Exactly YYYY-MM-DD: date.fromisoformat alone also takes week dates (2021-W01-1) and 20210101.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+# How a name the caller sent is shown in an error message: printable, never a lone surrogate, never long.
+_SHOWN_NAME_CHARS = 40
+
+ASK_FIELDS = ("question", "top_k", "mode", "filters")
+
+
+def _compact(value: str | None) -> str:
+    return re.sub(r"\s+", "", value or "")
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Restrict results to documents with these metadata values (None = no restriction).
+
+    Each field's metadata says how it is read (`kind`) and described (OpenAPI, web form): the one place where a
+    filter is defined. Build one from caller input with `parse_filters`.
+    """
+
+    drucksache: str | None = field(default=None, metadata={
+        "kind": "text", "example": "19/10041", "label": "Drucksache",
+        "description": "the Drucksache number; spaces are ignored"})
+    authority: str | None = field(default=None, metadata={
+        "kind": "text", "example": "Inneres", "label": "Senatsverwaltung",
+        "description": "part of the answering Senatsverwaltung's name, case ignored"})
+    wahlperiode: int | None = field(default=None, metadata={
+        "kind": "wahlperiode", "example": 19, "label": "Wahlperiode",
+        "description": "the Wahlperiode (electoral term) of the Anfrage"})
+    answered_from: str | None = field(default=None, metadata={
+        "kind": "date", "example": "2021-01-01", "label": "Antwort von",
+        "description": "answered on or after this date (YYYY-MM-DD)"})
+    answered_to: str | None = field(default=None, metadata={
+        "kind": "date", "example": "2021-12-31", "label": "Antwort bis",
+        "description": "answered on or before this date (YYYY-MM-DD); not before answered_from"})
+
+    def is_empty(self) -> bool:
+        """Return True when no filter is set."""
+        return all(getattr(self, name) is None for name in FILTER_NAMES)
+
+    def matches(self, document: Document) -> bool:
+        """Return True when `document` passes every filter that is set."""
+        if self.drucksache is not None and _compact(document.drucksache) != _compact(self.drucksache):
+            return False
+        if self.authority is not None and self.authority.casefold() not in (document.authority or "").casefold():
+            return False
+        if self.wahlperiode is not None and document.wahlperiode != self.wahlperiode:
+            return False
+        if self.answered_from is not None or self.answered_to is not None:
+            if not document.answered_on:
+                return False
+            if self.answered_from is not None and document.answered_on < self.answered_from:
+                return False
+            if self.answered_to is not None and document.answered_on > self.answered_to:
+                return False
+        return True
+
+
+FILTER_FIELDS = tuple(fields(SearchFilters))
+FILTER_NAMES = tuple(f.name for f in FILTER_FIELDS)
+# Parameters of GET /api/ask (and the web form): the question as `q`, the filters flat beside it.
+URL_PARAMETERS = ("q", "top_k", "mode") + FILTER_NAMES
+
+
+@dataclass(frozen=True)
+class AskRequest:
+    """One validated question: NFC-normalised text, how many answers, which ranking, which filters."""
+
+    question: str
+    top_k: int = 5
+    mode: str = DEFAULT_MODE
+    filters: SearchFilters = field(default_factory=SearchFilters)
+
+
+def shown(name) -> str:
+    """Return a caller's field name as it can safely appear in a message (escaped, shortened)."""
+    text = str(name).encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= _SHOWN_NAME_CHARS else text[:_SHOWN_NAME_CHARS - 1] + "…"
+
+
+def _is_valid_text(value: str) -> bool:
+    # Python strings may hold lone surrogates (from JSON "\ud800"), which no encoder or tokenizer can take.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_question(value, max_chars: int) -> str:
+    """Return the question NFC-normalised and stripped, or raise InvalidQueryError for a missing or bad one."""
+    if value is None:
+        raise InvalidQueryError("Give a question: 'question' in the JSON body, 'q' in the URL",
+                                code="missing_question", field="question")
+    if not isinstance(value, str):
+        raise InvalidQueryError("The question must be a string", code="invalid_question", field="question")
+    if not _is_valid_text(value):
+        raise InvalidQueryError("The question is not valid Unicode text", code="invalid_question", field="question")
+    # NFC: a question typed with decomposed umlauts (u + U+0308) must read like the documents' precomposed ones.
+    question = unicodedata.normalize("NFC", value).strip()
+    if not question:
+        raise InvalidQueryError("The question is empty", code="missing_question", field="question")
+    if len(question) > max_chars:
+        raise InvalidQueryError(f"The question has {len(question)} characters; at most {max_chars} are allowed",
+                                code="question_too_long", field="question")
+    return question
+
+
+def _integer(value, strings: bool):
+    """Return `value` as an int when it is one (or, from a URL, ASCII digits), else None."""
+    if strings and isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())
+    # bool is an int in Python, but `true` is not a number.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def parse_top_k(value, settings: Settings, strings: bool = False) -> int:
+    """Return top_k as an int in 1..max_top_k (the default when None), or raise InvalidQueryError."""
+    if value is None:
+        return settings.default_top_k
+    number = _integer(value, strings)
+    if number is None or not 1 <= number <= settings.max_top_k:
+        raise InvalidQueryError(f"top_k must be an integer from 1 to {settings.max_top_k}", code="invalid_top_k",
+                                field="top_k")
+    return number
+
+
+def parse_mode(value) -> str:
+    """Return the ranking mode (default "hybrid"), or raise InvalidQueryError for an unknown one."""
+    if value is None:
+        return DEFAULT_MODE
+    if not isinstance(value, str) or value not in MODES:
+        raise InvalidQueryError(f"unknown mode {shown(value)!r}; mode must be one of: {', '.join(MODES)}",
+                                code="invalid_mode", field="mode")
+    return value
+
+
+def _parse_filter(spec, value, strings: bool):
+    name, kind = spec.name, spec.metadata["kind"]
+    if kind == "date":
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+            raise InvalidQueryError(f"{name} must be a date like 2021-12-31", code="invalid_date", field=name)
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise InvalidQueryError(f"{name} is not a valid date: {value}", code="invalid_date", field=name) from None
+        return value
+    if kind == "wahlperiode":
+        number = _integer(value, strings)
+        if number is None or not MIN_WAHLPERIODE <= number <= MAX_WAHLPERIODE:
+            raise InvalidQueryError(f"{name} must be an integer from {MIN_WAHLPERIODE} to {MAX_WAHLPERIODE}",
+                                    code="invalid_filter", field=name)
+        return number
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidQueryError(f"{name} must be a non-empty string", code="invalid_filter", field=name)
+    if len(value) > MAX_FILTER_CHARS:
+        raise InvalidQueryError(f"{name} is longer than {MAX_FILTER_CHARS} characters", code="invalid_filter",
+                                field=name)
+    if not _is_valid_text(value):
+        raise InvalidQueryError(f"{name} is not valid Unicode text", code="invalid_filter", field=name)
+    return unicodedata.normalize("NFC", value).strip()
+
+
+def parse_filters(raw, strings: bool = False) -> SearchFilters:
+    """Return SearchFilters from a mapping of filter names to values (None = not set), or raise InvalidQueryError."""
+    if raw is None:
+        return SearchFilters()
+    if isinstance(raw, SearchFilters):
+        raw = {name: getattr(raw, name) for name in FILTER_NAMES}
+    if not isinstance(raw, Mapping):
+        raise InvalidQueryError("filters must be a JSON object", code="invalid_filter", field="filters")
+    unknown = sorted(shown(name) for name in raw if name not in FILTER_NAMES)
+    if unknown:
+        raise InvalidQueryError(f"Unknown filter: {', '.join(unknown)}; known filters: {', '.join(FILTER_NAMES)}",
+                                code="unknown_filter", field="filters")
+    values = {spec.name: _parse_filter(spec, raw[spec.name], strings)
+              for spec in FILTER_FIELDS if raw.get(spec.name) is not None}
+    if values.get("answered_from") and values.get("answered_to") and values["answered_from"] > values["answered_to"]:
+        raise InvalidQueryError("answered_from is after answered_to", code="invalid_filter", field="answered_from")
+    return SearchFilters(**values)
+
+
+def parse_ask(body, settings: Settings | None = None) -> AskRequest:
+    """Return the AskRequest of a JSON-shaped mapping {"question", "top_k", "mode", "filters"}, or raise
+    InvalidQueryError naming the field and the code."""
+    settings = settings or Settings()
+    if not isinstance(body, Mapping):
+        raise InvalidQueryError("The request body must be a JSON object", code="invalid_json")
+    unknown = sorted(shown(name) for name in body if name not in ASK_FIELDS)
+    if unknown:
+        raise InvalidQueryError(f"Unknown field: {', '.join(unknown)}; known fields: {', '.join(ASK_FIELDS)}",
+                                code="unknown_field")
+    return AskRequest(question=parse_question(body.get("question"), settings.max_question_chars),
+                      top_k=parse_top_k(body.get("top_k"), settings),
+                      mode=parse_mode(body.get("mode")),
+                      filters=parse_filters(body.get("filters")))
+
+
+def parse_ask_parameters(args, settings: Settings | None = None) -> AskRequest:
+    """Return the AskRequest of URL parameters (`q`, `top_k`, `mode` and the filters flat), or raise InvalidQueryError.
+
+    `args` is a mapping of names to lists of values (a werkzeug MultiDict's `to_dict(flat=False)`).
+    """
+    settings = settings or Settings()
+    unknown = sorted(shown(name) for name in args if name not in URL_PARAMETERS)
+    if unknown:
+        raise InvalidQueryError(f"Unknown parameter: {', '.join(unknown)}; known: {', '.join(URL_PARAMETERS)}",
+                                code="unknown_parameter")
+    repeated = sorted(name for name, values in args.items() if len(values) > 1)
+    if repeated:
+        raise InvalidQueryError(f"Give each parameter once: {', '.join(repeated)}", code="invalid_parameter",
+                                field=repeated[0])
+    flat = {name: values[0] for name, values in args.items() if values}
+    return AskRequest(question=parse_question(flat.get("q"), settings.max_question_chars),
+                      top_k=parse_top_k(flat.get("top_k"), settings, strings=True),
+                      mode=parse_mode(flat.get("mode")),
+                      filters=parse_filters({n: flat[n] for n in FILTER_NAMES if n in flat}, strings=True))
+
+
+# --- the question as the ranker sees it -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Query:
+    """A question analysed once, for BM25, quote matching and highlighting alike."""
+
+    text: str  # NFC-normalised, stripped: what is encoded and shown
+    words: tuple[str, ...]  # casefolded words and numbers, stopwords kept
+    tokens: tuple[str, ...]  # BM25 tokens: stems of the non-stopwords plus n-grams from inside long words
+    normalized: NormalizedText  # letters and digits only, for quote matching
+
+    @property
+    def stems(self) -> tuple[str, ...]:
+        """Return the distinct word stems of the question (no n-grams), in question order."""
+        return tuple(dict.fromkeys(t for t in self.tokens if not t.startswith(NGRAM_MARK)))
+
+    @property
+    def word_count(self) -> int:
+        """Return how many words and numbers the question has."""
+        return len(self.words)
+
+    @property
+    def is_quote(self) -> bool:
+        """Return True when the question is long enough to be looked up as a verbatim quote."""
+        return looks_like_quote(self.text, self.normalized)
+
+
+def analyse(question: str) -> Query:
+    """Return the Query of a question (NFC-normalised and stripped here too, for callers outside parse_ask)."""
+    text = unicodedata.normalize("NFC", question).strip()
+    question_words = tuple(words(text))
+    return Query(text=text, words=question_words, tokens=tuple(analyze_words(question_words)),
+                 normalized=normalize(text))
