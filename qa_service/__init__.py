@@ -9,6 +9,16 @@ from __future__ import annotations
 MAX_CONTENT_LENGTH = 64 * 1024
 
 
+def package_version() -> str:
+    """Return the installed version of qa_service ("unknown" in a source tree that is not installed)."""
+    try:
+        from importlib.metadata import version
+
+        return version("qa_service")
+    except Exception:  # PackageNotFoundError, or metadata that cannot be read
+        return "unknown"
+
+
 def create_app(settings=None, *, searcher=None, flask_config=None):
     """Build the Flask app: the API and the web page over `settings` (default: defaults < QA_* environment).
 

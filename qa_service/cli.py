@@ -152,6 +152,63 @@ def cmd_eval(args) -> int:
     return EXIT_OK
 
 
+# --- sync --------------------------------------------------------------------------------------------------
+
+def cmd_sync(args) -> int:
+    """Download new and changed answers from the parliament's open-data export into the corpus."""
+    from .sync import SyncOptions, export_url, sync
+
+    settings = load_settings(corpus_dir=args.corpus, index_dir=args.index)
+    sources = tuple(args.source or ()) + tuple(export_url(wp) for wp in args.wahlperiode or ())
+    polite = {"pause": args.pause, "read_timeout": args.timeout, "connect_timeout": args.timeout,
+              "recheck_days": args.recheck_days}
+    options = SyncOptions(sources=sources or (export_url(19),), corpus_dir=settings.corpus_dir, since=args.since,
+                          limit=args.limit, dry_run=args.dry_run, progress=not args.quiet,
+                          **{k: v for k, v in polite.items() if v is not None})
+    report = sync(options)
+    for note in report.notes:
+        print(note)
+    for line in report.plan:
+        print(line)
+    for failure in report.failures:
+        print(f"failed: {failure.document_id} {failure.url}: {failure.reason}", file=sys.stderr)
+    for rejected in report.rejected:
+        print(f"rejected before, unchanged: {rejected.document_id} {rejected.url}: {rejected.reason}")
+    print(report.summary_line())
+    code = EXIT_ERROR if report.failures else EXIT_OK
+    if args.build and not args.dry_run:
+        from .index import build_index
+
+        build = build_index(settings, progress=not args.quiet)
+        for failure in build.failures:
+            print(f"error: {failure}", file=sys.stderr)
+        print(build.summary_line())
+        code = EXIT_ERROR if build.failures else code
+    return code
+
+
+def _add_sync_parser(add) -> None:
+    p = add("sync", cmd_sync, "Download new and changed answers from the parliament's open-data export (PARDOK) "
+            "into the corpus, remove deleted ones.",
+            "qa-service sync --wahlperiode 19 --since 2024-01-01 --build")
+    p.add_argument("--wahlperiode", type=int, action="append", metavar="N",
+                   help="sync the export of Wahlperiode N (repeatable; default 19 when no --source is given)")
+    p.add_argument("--source", action="append", metavar="URL-or-FILE",
+                   help="an export file or http(s) address instead of the parliament's (repeatable)")
+    p.add_argument("--corpus", help="corpus folder (default: corpus/ or QA_CORPUS_DIR)")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only answers given on or after this date")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N answers, newest first")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; download, write and delete nothing")
+    p.add_argument("--build", action="store_true", help="then build or update the index")
+    p.add_argument("--index", help="index folder for --build (default: index/ or QA_INDEX_DIR)")
+    p.add_argument("--recheck-days", type=float, metavar="DAYS",
+                   help="ask again for a known answer only this long after its last check (default 30; 0 = always)")
+    p.add_argument("--pause", type=float, metavar="SECONDS", help="pause between requests (default 1)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="connect and read timeout of a request (default 10 and 60)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 # --- wiring ------------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--index", help="index folder (default: index/ or QA_INDEX_DIR)")
     p.add_argument("--model", help="embedding model; must match the index (default: the index's model)")
+
+    _add_sync_parser(add)
     return parser
 
 

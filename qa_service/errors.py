@@ -55,6 +55,18 @@ class IndexFactoryError(QAError):
     """The FAISS factory string is invalid or cannot index the vectors at hand."""
 
 
+class ExportError(QAError):
+    """The parliament's open-data export cannot be read (missing, not well-formed, not a PARDOK export)."""
+
+
+class SyncError(QAError):
+    """A sync cannot run (export not downloadable, corpus folder or state file not writable)."""
+
+
+class DownloadError(QAError):
+    """One file could not be downloaded, or what arrived is not a whole PDF with a text layer."""
+
+
 def first_line(exc: BaseException) -> str:
     """Return the first line of `exc`'s message (its type name when empty), to quote in a one-line error."""
     text = str(exc).strip()

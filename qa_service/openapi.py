@@ -101,6 +101,8 @@ def _schemas(settings) -> dict:
                 "authority": _nullable(string),
                 "signatory": _nullable(string),
                 "source_url": _nullable({"type": "string", "format": "uri"}),
+                "subjects": {"type": "array", "items": string,
+                             "description": "subject area and descriptors from the parliament's export"},
                 "page_count": _nullable(integer),
                 "chunk_count": integer,
             },

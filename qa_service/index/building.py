@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import package_version
 from ..config import Settings
 from ..documents import Document
 from ..errors import CorpusError, IndexWriteError, QAError
@@ -187,7 +188,7 @@ def _build(settings: Settings, rebuild: bool, progress: bool, embedder) -> Build
         seconds_so_far = time.perf_counter() - started
         manifest = {
             "format_version": FORMAT_VERSION,
-            "package_version": _package_version(),
+            "package_version": package_version(),
             "model_id": index.model_id,
             "dimension": index.dimension,
             "metric": index.manifest["metric"],
@@ -306,12 +307,3 @@ def _stored_vectors(folder: Path, manifest: dict, model_id: str, dimension: int)
     if vectors.shape != (len(keys), dimension) or vectors.dtype != np.float32:
         return {}
     return dict(zip(keys, vectors))
-
-
-def _package_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("qa_service")
-    except Exception:  # running from a source tree that is not installed
-        return "unknown"

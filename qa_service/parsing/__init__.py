@@ -12,7 +12,7 @@ from ..documents import Chunk, Document
 from ..errors import DocumentReadError
 from .cleaning import flattened_lines, is_flattened, page_lines, text_style
 from .footnotes import extract_footnotes
-from .metadata import extract_metadata, pardok_url, read_sidecar
+from .metadata import extract_metadata, pardok_url, read_sidecar, sidecar_disagreements
 from .reading import read_pages
 from .structure import RawChunk, build_chunks, find_events
 
@@ -118,12 +118,13 @@ def _with_ids(raw_chunks: list[RawChunk], document_id: str) -> list[Chunk]:
 
 
 def _apply_sidecar(document: Document, sidecar: dict) -> Document:
-    """Return `document` with the sidecar's fields overriding; the PDF address is rebuilt from the result."""
+    """Return `document` with the sidecar's fields overriding, disagreements as warnings, the PDF address rebuilt."""
     from dataclasses import replace
 
     values = dict(sidecar)
     if "askers" in values:
         values["askers"] = tuple(values["askers"])
+    values["warnings"] = document.warnings + tuple(sidecar_disagreements(document, values))
     updated = replace(document, **values)
     if "source_url" not in sidecar:
         updated = replace(updated, source_url=pardok_url(updated.drucksache, updated.doc_type, updated.wahlperiode))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..documents import Asker
 from ..errors import DocumentReadError
+from ..parties import normalise_party
 from .cleaning import Line, TextStyle, join_paragraph
 from .closing import read_signature
 from .vocabulary import AUTHORITY, DATE, INTRO, RECEIVED, continues_authority, parse_date
@@ -18,7 +19,7 @@ from .vocabulary import AUTHORITY, DATE, INTRO, RECEIVED, continues_authority, p
 PARDOK_BASE = "https://pardok.parlament-berlin.de/starweb/adis/citat/VT"
 _DOC_TYPE = re.compile(r"\b(Schriftliche|Kleine|Mündliche|Große|Dringliche)\s+Anfrage\b")
 SIDECAR_FIELDS = ("drucksache", "wahlperiode", "doc_type", "title", "askers", "asked_on", "asked_received_on",
-                  "answered_on", "answered_received_on", "authority", "signatory", "source_url")
+                  "answered_on", "answered_received_on", "authority", "signatory", "subjects", "source_url")
 
 
 def normalise_drucksache(wp: str, number: str) -> str:
@@ -222,6 +223,11 @@ def read_sidecar(path: Path) -> dict:
                                                     for a in askers):
             raise DocumentReadError(f"{sidecar}: askers must be a list of {{\"name\", \"party\"}} objects")
         values["askers"] = [Asker(name=a.get("name"), party=a.get("party")) for a in askers]
+    if "subjects" in values:
+        subjects = values["subjects"] or []
+        if not isinstance(subjects, list) or not all(isinstance(s, str) for s in subjects):
+            raise DocumentReadError(f"{sidecar}: subjects must be a list of strings")
+        values["subjects"] = tuple(subjects)
     if "wahlperiode" in values and values["wahlperiode"] is not None and not isinstance(values["wahlperiode"], int):
         raise DocumentReadError(f"{sidecar}: wahlperiode must be an integer")
     for key in ("asked_on", "asked_received_on", "answered_on", "answered_received_on"):
@@ -229,3 +235,42 @@ def read_sidecar(path: Path) -> dict:
         if value is not None and not re.match(r"^\d{4}-\d{2}-\d{2}$", str(value)):
             raise DocumentReadError(f"{sidecar}: {key} must be an ISO date YYYY-MM-DD")
     return values
+
+
+# Fields a sidecar may hold that the cover sheet never gives (the PDF address is derived, not read).
+_NOT_ON_COVER = ("source_url", "subjects")
+
+
+def sidecar_disagreements(document, sidecar: dict) -> list[str]:
+    """Return one warning per field where the sidecar and the cover sheet both give a value and they differ."""
+    warnings = []
+    for key, value in sidecar.items():
+        cover = getattr(document, key, None)
+        if key in _NOT_ON_COVER or value in (None, "", [], ()) or cover in (None, "", ()):
+            continue
+        if _comparable(key, value) != _comparable(key, cover):
+            warnings.append(f"{document.document_id}: sidecar and cover sheet disagree on {key}: "
+                            f"{_shown(value)!r} (sidecar, kept) vs {_shown(cover)!r} (cover sheet)")
+    return warnings
+
+
+# Typography the text layer and the parliament's database write differently: dashes and quote marks.
+_TYPOGRAPHY = str.maketrans({"–": "-", "—": "-", "‐": "-", "„": '"', "“": '"', "”": '"', "‚": "'", "‘": "'",
+                             "’": "'"})
+
+
+def _comparable(key: str, value):
+    """Return `value` without differences of mere spelling: spaces, dashes, quotes, Drucksache layout, parties."""
+    if key == "askers":
+        return [(_comparable("name", a.name or ""), normalise_party(a.party)) for a in value]
+    if key == "drucksache":
+        return re.sub(r"\s+", "", str(value))
+    if isinstance(value, str):
+        return re.sub(r"\s+", " ", value.translate(_TYPOGRAPHY)).strip()
+    return value
+
+
+def _shown(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "; ".join(f"{a.name or ''} ({a.party})" if a.party else (a.name or "") for a in value)
+    return str(value)
