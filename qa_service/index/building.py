@@ -23,6 +23,7 @@ from ..documents import Document
 from ..errors import CorpusError, IndexWriteError, QAError
 from . import storage
 from .ann import EXACT_FACTORY, VectorIndex, resolve_factory
+from .checkpoint import EmbeddingCheckpoint, checkpoint_folder
 from .loading import Index, verify_file
 from .storage import (DOCUMENTS, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR, MANIFEST, ROW_CHUNK, ROW_KEYS, VECTORS,
                       folder_text, sha256_file)
@@ -43,6 +44,8 @@ class BuildReport:
     embedded: int = 0
     reused: int = 0
     embedded_passages: int = 0
+    # Passages whose vectors came from the checkpoint of an earlier build that was killed.
+    resumed_passages: int = 0
     warnings: int = 0
     failures: list[str] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
@@ -61,6 +64,8 @@ class BuildReport:
         line = (f"built {folder_text(self.index_dir)}: {self.documents} documents, {self.chunks} chunks "
                 f"(embedded {self.embedded}, reused {self.reused}), {self.warnings} warnings, "
                 f"{self.seconds:.1f} s, {self.chunks_per_second:.1f} chunks/s")
+        if self.resumed_passages:
+            line += f", {self.resumed_passages} passages resumed from an interrupted build"
         if self.failures:
             line += f", {len(self.failures)} unreadable"
         return line
@@ -106,8 +111,11 @@ class _Assembly:
 
 
 def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], str], stored: dict,
-              progress: bool) -> _Assembly:
-    """Return the index of `documents`, embedding only the passages whose key is not in `stored` ({key: vector})."""
+              progress: bool, checkpoint=None) -> _Assembly:
+    """Return the index of `documents`, embedding only the passages whose key is not in `stored` ({key: vector}).
+
+    With `checkpoint` (an EmbeddingCheckpoint), freshly embedded vectors are saved as they come.
+    """
     from ..embedding import normalise_rows
     from ..lexical import LexicalIndex
     from ..passages import lexical_text
@@ -125,7 +133,7 @@ def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], 
             embedded_chunks.add(position)
 
     embed_started = time.perf_counter()
-    fresh = _embed(embedder, to_embed, dimension, progress, normalise_rows)
+    fresh = _embed(embedder, to_embed, dimension, progress, normalise_rows, checkpoint)
     embedding_seconds = time.perf_counter() - embed_started
     vectors = np.zeros((len(row_keys), dimension), dtype=np.float32)
     for row, key in enumerate(row_keys):
@@ -177,11 +185,16 @@ def _build(settings: Settings, rebuild: bool, progress: bool, embedder) -> Build
         report.changed_files = sorted(n for n, h in sources.items() if old_sources.get(n) != h)
         report.removed_files = sorted(n for n in old_sources if n not in sources)
         stored = {} if rebuild else _stored_vectors(target, previous, model_id, dimension)
+        # What an earlier, killed build of this index had embedded (also for --rebuild: it is this run's work).
+        checkpoint = EmbeddingCheckpoint(checkpoint_folder(target), model_id, dimension)
+        resumed = checkpoint.load()
+        report.resumed_passages = len(resumed)
+        stored.update(resumed)
 
         assembly = _assemble(
             documents, embedder,
             lambda n_rows: resolve_factory(settings.index_factory, n_rows, settings.approx_threshold),
-            stored, progress)
+            stored, progress, checkpoint)
         index = assembly.index
         report.embedding_seconds = assembly.embedding_seconds
 
@@ -203,7 +216,10 @@ def _build(settings: Settings, rebuild: bool, progress: bool, embedder) -> Build
             "sources": sources,
             "failures": list(report.failures),
         }
+        # Saved before the index is written: a kill while writing loses no embedding either.
+        checkpoint.save()
         storage.replace_atomically(target, lambda folder: _write_files(folder, index, assembly.row_keys), manifest)
+        checkpoint.discard()
 
     report.documents = len(index.documents)
     report.chunks = len(index.chunks)
@@ -232,8 +248,10 @@ def _write_files(folder: Path, index: Index, row_keys: list[str]) -> None:
     index.lexical.save(folder / LEXICAL_DIR)
 
 
-def _embed(embedder, to_embed: dict[str, str], dimension: int, progress: bool, normalise_rows) -> dict:
-    """Return {key: vector} for every passage in `to_embed`, embedded in batches behind a progress bar."""
+def _embed(embedder, to_embed: dict[str, str], dimension: int, progress: bool, normalise_rows,
+           checkpoint=None) -> dict:
+    """Return {key: vector} for every passage in `to_embed`, embedded in batches behind a progress bar (and
+    handed to `checkpoint` batch by batch)."""
     from tqdm import tqdm
 
     keys = list(to_embed)
@@ -246,6 +264,8 @@ def _embed(embedder, to_embed: dict[str, str], dimension: int, progress: bool, n
             batch = keys[start:start + BATCH_SIZE]
             rows = normalise_rows(embedder.encode_passages([to_embed[k] for k in batch]), dimension, len(batch))
             vectors.update(zip(batch, rows))
+            if checkpoint is not None:
+                checkpoint.add(batch, rows)
             bar.update(len(batch))
     return vectors
 
