@@ -108,6 +108,8 @@ def format_results_text(question: str, hits) -> str:
         header = f"{hit.rank}. [{hit.score:.3f}] {chunk.document_id} {chunk_heading(chunk)}"
         if hit.match == "exact":
             header += "  (exact quote)"
+        elif hit.match == "semantic":
+            header += "  (similar in meaning only: no word in common)"
         lines = [header]
         if chunk.frage:
             lines.append("   Frage: " + " ".join(chunk.frage.split()))

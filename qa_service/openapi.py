@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .documents import CHUNK_KINDS
 from .query import DEFAULT_MODE, FILTER_FIELDS, MAX_FILTER_CHARS, MAX_WAHLPERIODE, MIN_WAHLPERIODE, MODES
+from .search import MATCH_KINDS
 
 OPENAPI_VERSION = "3.0.3"
 
@@ -161,8 +162,10 @@ def _schemas(settings) -> dict:
                 "frage": string,
                 "antwort": string,
                 "pages": {"type": "array", "items": integer},
-                "match": _nullable({"type": "string", "enum": ["exact"],
-                                    "description": "\"exact\" when the question is quoted from this answer"}),
+                "match": {"type": "string", "enum": list(MATCH_KINDS),
+                          "description": ("how the answer matched: \"exact\" (the question quotes it), \"lexical\" "
+                                          "(it shares informative words with the question), \"semantic\" (only "
+                                          "the meaning is similar: no shared word)")},
                 "quote_span": _nullable(span),
                 "highlight": {"type": "array", "items": span,
                               "description": "passages of `antwort` that best match the question"},

@@ -62,6 +62,17 @@ class FusionParams:
     document_weight: float = 0.2
 
 
+MATCH_KINDS = ("exact", "lexical", "semantic")
+
+
+def match_kind(quote_span, lexical_score: float) -> str:
+    """Return how a hit matched: "exact" (the question quotes it), "lexical" (it shares informative words with the
+    question: a positive BM25 score), or "semantic" (only the vectors found it)."""
+    if quote_span:
+        return "exact"
+    return "lexical" if lexical_score > 0 else "semantic"
+
+
 @dataclass
 class Hit:
     """One ranked answer: the chunk, its document, how it matched and which spans of `antwort` to highlight."""
@@ -70,7 +81,7 @@ class Hit:
     score: float
     document: Document
     chunk: Chunk
-    match: str | None = None
+    match: str = "semantic"  # one of MATCH_KINDS
     quote_span: tuple[int, int] | None = None
     highlight: list[tuple[int, int]] = field(default_factory=list)
 
@@ -252,10 +263,11 @@ class Searcher:
         quotes: dict = {}
         # Pre-filtering matters only for an approximate index; without filters nothing is held back worth it.
         dense_allowed = None if filters.is_empty() else allowed
+        # BM25 runs in every mode: in semantic mode it only says which hits share words with the question (`match`).
+        lexical = self.lexical_scores(query)
         if mode == "semantic":
             scores = self.dense_scores(query, dense_allowed)
         else:
-            lexical = self.lexical_scores(query)
             quotes = self.quote_matches(query, allowed, lexical)
             if mode == "keyword":
                 scores = lexical
@@ -285,7 +297,7 @@ class Searcher:
                 score=max(float(scores[pos]), best) if pos in quotes else float(scores[pos]),
                 document=self._documents[pos],
                 chunk=chunk,
-                match="exact" if span else None,
+                match=match_kind(span, float(lexical[pos])),
                 quote_span=span,
                 highlight=[span] if span else self.highlight(query_tokens, chunk),
             ))

@@ -66,6 +66,8 @@ def card(document, chunk, hit=None) -> dict:
         "heading": chunk_heading(chunk),
         "antwort_pieces": pieces,
         "exact": bool(hit is not None and hit.quote_span),
+        # Found by the vectors alone, sharing no word with the question: said so, so nobody takes it for the answer.
+        "semantic_only": bool(hit is not None and hit.match == "semantic"),
         "citation": citation(document, chunk),
         "askers": askers_text(document.askers),
         "asked_on": german_date(document.asked_on),

@@ -177,13 +177,13 @@ def test_near_verbatim_quote_with_a_changed_word_still_matches(searcher):
 
 
 def test_short_or_paraphrased_question_is_no_quote(searcher):
-    assert all(h.match is None for h in searcher.search("Schule ohne Abschluss"))
-    assert all(h.match is None for h in searcher.search("Wie viel Geld gibt der ESF gegen Schulabbruch her?"))
+    assert all(h.match != "exact" for h in searcher.search("Schule ohne Abschluss"))
+    assert all(h.match != "exact" for h in searcher.search("Wie viel Geld gibt der ESF gegen Schulabbruch her?"))
 
 
 def test_semantic_mode_does_not_use_quote_lookup(searcher):
     quote = "Aus dem ESF stehen für Projekte gegen Schulabbruch 4,2 Mio. Euro bereit."
-    assert all(h.match is None for h in searcher.search(quote, mode="semantic"))
+    assert all(h.match != "exact" for h in searcher.search(quote, mode="semantic"))
 
 
 # --- filters --------------------------------------------------------------------------------------------------
@@ -288,7 +288,7 @@ def test_searcher_over_a_built_index_finds_a_hyphenated_quote_and_filters(tiny_i
     assert hit.chunk.antwort[start:end].endswith("versehen werden")
     hits = searcher.search(quote, top_k=5, filters=SearchFilters(wahlperiode=17))
     assert hits and {h.document.document_id for h in hits} == {"ka17-10866"}
-    assert all(h.match is None for h in hits)
+    assert all(h.match != "exact" for h in hits)
 
 
 def test_near_quotes_are_looked_for_among_the_chunks_the_filters_allow(tiny_index, fake_embedder):
@@ -432,3 +432,18 @@ def test_broad_filters_search_the_graph_with_an_id_selector_like_exact_search(ex
     exact, approximate = exact_and_approximate
     for mode, question, want, got in _filtered_runs(exact, approximate, filters):
         assert want and got == want, (mode, question)
+
+
+def test_match_says_whether_a_hit_shares_words_with_the_question(tiny_index, fake_embedder):
+    from qa_service.index import load_index
+
+    searcher = Searcher(load_index(tiny_index), fake_embedder)
+    hits = searcher.search("Solaranlagen Pankow", top_k=10)
+    assert hits[0].match == "lexical"
+    lexical = searcher.lexical_scores(analyse("Solaranlagen Pankow"))
+    for hit in hits + searcher.search("Solaranlagen Pankow", top_k=10, mode="semantic"):
+        shares = lexical[searcher.index.position(hit.chunk.chunk_id)] > 0
+        assert hit.match == ("lexical" if shares else "semantic")
+    # An English question shares no German word: whatever the vectors find is only similar in meaning.
+    english = searcher.search("xylophone orchestra rehearsal schedule", top_k=3, mode="semantic")
+    assert english and all(h.match == "semantic" for h in english)

@@ -273,3 +273,13 @@ def test_form_ignores_parameters_it_does_not_know(client):
     response = client.get("/", query_string={"q": "Solaranlagen", "utm_source": "newsletter"})
     assert response.status_code == 200
     assert 'class="card"' in response.get_data(as_text=True)
+
+
+def test_a_hit_found_by_meaning_only_is_labelled_so(client, searcher):
+    question = "xylophone orchestra rehearsal schedule"
+    hits = searcher.search(question, top_k=3, mode="semantic")
+    assert hits and all(h.match == "semantic" for h in hits)
+    html = client.get("/", query_string={"q": question, "mode": "semantic", "top_k": "5"}).get_data(as_text=True)
+    assert html.count("nur inhaltlich ähnlich") == len(searcher.search(question, top_k=5, mode="semantic"))
+    solar = client.get("/", query_string={"q": "Solaranlagen Pankow", "top_k": "1"}).get_data(as_text=True)
+    assert "nur inhaltlich ähnlich" not in solar
