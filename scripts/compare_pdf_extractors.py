@@ -2,12 +2,13 @@
 
     .venv/bin/python scripts/compare_pdf_extractors.py [PDF_DIR] [--reference-dir DIR]
 
-For every `PDF_DIR/<id>.pdf` with a reference `DIR/<id>.txt` (pages separated by form feeds, e.g. the text
-`pdftotext` 22.12 gives), each extractor's pages and the reference are parsed with the project's parser and compared:
-documents whose chunk ids are identical, chunks whose Frage and Antwort start and end (40 characters each) agree
-(Frage/Antwort and Vorbemerkung chunks apart from unplaced `text` chunks), metadata fields that agree, parser warnings, and the median seconds per page. Prints a markdown table.
-Extractors whose library is not installed are listed as such (`pip install pypdf pypdfium2 pdfminer.six
-pdfplumber`); `pdftotext` is the service's own reader (`qa_service.parsing.reading`).
+For every `PDF_DIR/<id>.pdf` (default: corpus/) with a reference `DIR/<id>.txt` (default: tests/data/pdf-reference/,
+pages separated by form feeds: the text `pdftotext` 22.12 gives), each extractor's pages and the reference are parsed
+with the project's parser and compared: documents whose chunk ids are identical; chunks whose Frage and Antwort start
+and end (40 characters each) as in the reference, Frage/Antwort and Vorbemerkung chunks apart from the `text` chunks
+the parser could not place; metadata fields that agree; parser warnings; median seconds per page. Prints a markdown
+table. An extractor whose library is missing is listed as not installed (`pip install ".[pdf-compare]"`);
+`pdftotext` is the service's own reader (`qa_service.parsing.reading`).
 """
 from __future__ import annotations
 
