@@ -1,7 +1,12 @@
-"""The shipped corpus, pinned: chunk ids and kinds, pages, exact text at the edges, metadata, no warnings."""
+"""The shipped corpus, pinned: chunk ids and kinds, pages, exact text at the edges, metadata, warnings.
+
+The 11 PDFs are read with pdftotext; each must give exactly the document its reference text gives
+(tests/data/pdf-reference/, the text of poppler's pdftotext 22.12 for the same PDF).
+"""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +17,7 @@ from qa_service.parsing import parse_file, parse_paths
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
 PARTIAL = Path(__file__).resolve().parent / "data" / "partial"
+PDF_REFERENCE = Path(__file__).resolve().parent / "data" / "pdf-reference"
 
 EXPECTED_CHUNKS = {
     "S19-10006": [("vorbemerkung", "vorbemerkung", (2,)), ("1", "qa", (2,)), ("2", "qa", (3,)), ("3", "qa", (3,)),
@@ -29,6 +35,29 @@ EXPECTED_CHUNKS = {
     "ka17-10866": [(str(n), "qa", (1,)) for n in range(1, 11)],
 }
 
+# The official PDFs: chunk labels in order (joint answers `1+5+7`, sub-answers `1a`, two Vorbemerkungen).
+EXPECTED_PDF_LABELS = {
+    "S19-10268": ["vorbemerkung", "1", "2", "3", "4"],
+    "S19-10270": ["vorbemerkung", "1", "2", "3", "4", "5", "6", "7"],
+    "S19-10276": ["vorbemerkung", "vorbemerkung-2", "1", "2", "3"],
+    "S19-10279": ["vorbemerkung", "1+5+7", "2", "2a", "2b", "3+4", "6"],
+    "S19-10281": ["vorbemerkung", "1", "2", "3", "4", "5", "6", "7"],
+    "S19-10282": ["1", "1a", "1b", "1c", "2", "2a", "2b", "2c", "2d", "3", "4", "5", "6", "7", "8", "9", "10"],
+    "S19-10290": ["1+6+11", "2+3+4+5", "7", "8", "9", "10", "12", "13"],
+    "S19-10295": ["1+3", "2", "4", "5", "6", "7"],
+    "S19-10296": ["1+3", "2", "4", "5", "6", "7"],
+    "S19-10300": ["1", "2", "3", "4", "5", "6", "7", "8"],
+    # the three-page answer, then 117 text chunks: the attachment tables after the signature
+    "S19-14497": ["vorbemerkung", "1", "2", "3", "4", "5", "6"] + [f"text-{n}" for n in range(1, 118)],
+}
+# Known parser defects on these PDFs (their reference text gives the same): `Antwort zu den Fragen 5-7:` is not read
+# as a joint answer (S19-10281), `Antwort zu 6:` right after a page break loses its Frage (S19-10300).
+PDF_DEFECTS = {
+    "S19-10281": ("S19-10281 page 3: Frage 5 has no answer", "S19-10281 page 3: Frage 7 has no answer"),
+    "S19-10300": ("S19-10300 page 4: answer to Frage 6 without a Frage",),
+}
+CLEAN_DOCUMENTS = sorted(set(EXPECTED_CHUNKS) | set(EXPECTED_PDF_LABELS) - set(PDF_DEFECTS) - {"S19-14497"})
+
 
 @pytest.fixture(scope="module")
 def corpus():
@@ -42,8 +71,12 @@ def _chunk(corpus, chunk_id):
     return next(c for c in corpus[document_id].chunks if c.chunk_id == chunk_id)
 
 
-def test_corpus_folder_gives_every_txt_document_once(corpus):
-    assert sorted(corpus) == sorted(EXPECTED_CHUNKS)
+def test_corpus_folder_gives_every_txt_and_pdf_document_once(corpus):
+    assert sorted(corpus) == sorted(EXPECTED_CHUNKS | EXPECTED_PDF_LABELS)
+    assert len(corpus) == 17
+    assert sum(len(doc.chunks) for doc in corpus.values()) == 49 + 202
+    assert {Path(doc.source_file).suffix for doc in corpus.values() if doc.document_id in EXPECTED_PDF_LABELS} \
+        == {".pdf"}
 
 
 @pytest.mark.parametrize("document_id", sorted(EXPECTED_CHUNKS))
@@ -53,7 +86,36 @@ def test_chunk_ids_kinds_and_pages_are_pinned(corpus, document_id):
     assert got == [(f"{document_id}#{label}", kind, pages) for label, kind, pages in EXPECTED_CHUNKS[document_id]]
 
 
-@pytest.mark.parametrize("document_id", sorted(EXPECTED_CHUNKS))
+@pytest.mark.parametrize("document_id", sorted(EXPECTED_PDF_LABELS))
+def test_pdf_chunk_labels_are_pinned(corpus, document_id):
+    got = [c.chunk_id for c in corpus[document_id].chunks]
+    assert got == [f"{document_id}#{label}" for label in EXPECTED_PDF_LABELS[document_id]]
+
+
+@pytest.mark.parametrize("document_id", sorted(EXPECTED_PDF_LABELS))
+def test_pdf_gives_the_document_of_its_reference_text(corpus, document_id):
+    reference = parse_file(PDF_REFERENCE / f"{document_id}.txt")
+    doc = corpus[document_id]
+    assert doc.chunks == reference.chunks  # ids, kinds, numbers, pages and every character of Frage and Antwort
+    assert replace(doc, source_file=None) == replace(reference, source_file=None)
+
+
+@pytest.mark.parametrize("document_id", sorted(PDF_DEFECTS))
+def test_known_parser_defects_on_the_pdfs_are_warned(corpus, document_id):
+    assert corpus[document_id].warnings == PDF_DEFECTS[document_id]
+
+
+def test_attachment_tables_after_the_signature_are_text_chunks_with_one_warning(corpus):
+    doc = corpus["S19-14497"]
+    assert doc.warnings == ("S19-14497 page 5: text after the signature could not be placed; kept as a text chunk",)
+    text_chunks = [c for c in doc.chunks if c.kind == "text"]
+    assert len(text_chunks) == 117
+    assert all(c.antwort.strip() and min(c.pages) >= 5 for c in text_chunks)
+    assert text_chunks[0].antwort.startswith("Anlage 1 „Einzelauflistung der Verwaltungsleistung pro Behörde“")
+    assert max(text_chunks[-1].pages) == doc.page_count == 83
+
+
+@pytest.mark.parametrize("document_id", CLEAN_DOCUMENTS)
 def test_clean_corpus_documents_have_no_warnings_and_no_empty_chunk(corpus, document_id):
     doc = corpus[document_id]
     assert doc.warnings == ()
@@ -159,9 +221,13 @@ def test_page_furniture_cover_letter_and_signature_are_in_no_chunk(corpus):
     for doc in corpus.values():
         for chunk in doc.chunks:
             text = chunk.frage + "\n" + chunk.antwort
-            for needle in ("Seite ", "Berlin, den", "In Vertretung", "Im Namen des Senats", "Drucksache",
-                           "über Senatskanzlei", "_____", "-----", "Eingang beim Abgeordnetenhaus"):
+            for needle in ("Seite ", "Berlin, den", "In Vertretung", "Im Namen des Senats", "über Senatskanzlei",
+                           "_____", "-----", "Eingang beim Abgeordnetenhaus"):
                 assert needle not in text, (chunk.chunk_id, needle)
+            # the cover sheet's spaced `Drucksache 19 /10 041`; a question may cite `Drucksache 19/10164`
+            assert not re.search(r"Drucksache \d+ /", text), chunk.chunk_id
+            if doc.document_id not in EXPECTED_CHUNKS:
+                continue  # pdftotext gives the PDFs' tables column by column: a number alone on a line is a cell
             for paragraph in text.split("\n"):
                 assert not re.fullmatch(r"\d{1,2}", paragraph.strip()), (chunk.chunk_id, paragraph)
     assert "Torsten Akmann" not in _chunk(corpus, "S19-10041#6").antwort
@@ -235,6 +301,73 @@ EXPECTED_METADATA = {
                        answered_received_on="2012-09-25",
                        authority="Senatsverwaltung für Stadtentwicklung und Umwelt", signatory="Ephraim Gothe",
                        page_count=1),
+    # The official PDFs. The signature of S19-10281 and S19-10300 is only the first name in the text layer.
+    "S19-10268": dict(drucksache="19/10268", wahlperiode=19, doc_type="Schriftliche Anfrage",
+                      title="Covid19-Patienten aus dem Ausland Teil 2", askers=(Asker("Gunnar Lindemann", "AfD"),),
+                      asked_on="2021-12-01", asked_received_on="2021-12-02", answered_on="2021-12-13",
+                      answered_received_on="2021-12-14",
+                      authority="Senatsverwaltung für Gesundheit, Pflege und Gleichstellung", signatory="Martin Matz",
+                      page_count=3),
+    "S19-10270": dict(drucksache="19/10270", wahlperiode=19, doc_type="Schriftliche Anfrage",
+                      title="Schulen & Internet", askers=(Asker("Dirk Stettner", "CDU"),), asked_on="2021-11-30",
+                      asked_received_on="2021-12-02", answered_on="2021-12-15", answered_received_on="2021-12-16",
+                      authority="Senatsverwaltung für Bildung, Jugend und Familie", signatory="Beate Stoffers",
+                      page_count=4),
+    "S19-10276": dict(drucksache="19/10276", wahlperiode=19, doc_type="Schriftliche Anfrage",
+                      title="Halteverbot auf der Berliner Straße im Pankower Ortsteil Französisch Buchholz",
+                      askers=(Asker("Johannes Kraft", "CDU"),), asked_on="2021-12-01", asked_received_on="2021-12-02",
+                      answered_on="2021-12-10", answered_received_on="2021-12-14",
+                      authority="Senatsverwaltung für Umwelt, Verkehr und Klimaschutz", signatory="Ingmar Streese",
+                      page_count=3),
+    "S19-10279": dict(drucksache="19/10279", wahlperiode=19, doc_type="Schriftliche Anfrage",
+                      title="Pop-Up-Querungshilfen nur für neu eröffnete soziale Einrichtungen?",
+                      askers=(Asker("Johannes Kraft", "CDU"),), asked_on="2021-12-01", asked_received_on="2021-12-02",
+                      answered_on="2021-12-14", answered_received_on="2021-12-15",
+                      authority="Senatsverwaltung für Umwelt, Verkehr und Klimaschutz", signatory="Ingmar Streese",
+                      page_count=4),
+    "S19-10281": dict(drucksache="19/10281", wahlperiode=19, doc_type="Schriftliche Anfrage",
+                      title="Heizungsausfall in Siedlung der Deutsche Wohnen in Reinickendorf",
+                      askers=(Asker("Niklas Schenker", "LINKE"),), asked_on="2021-12-01",
+                      asked_received_on="2021-12-02", answered_on="2021-12-09", answered_received_on="2021-12-10",
+                      authority="Senatsverwaltung für Stadtentwicklung und Wohnen", signatory="Christoph",
+                      page_count=3),
+    "S19-10282": dict(drucksache="19/10282", wahlperiode=19, doc_type="Schriftliche Anfrage",
+                      title="Kriminalitätsbelastete Orte in Berlin – Stand 2021",
+                      askers=(Asker("Niklas Schrader", "LINKE"), Asker("Anne Helm", "LINKE")),
+                      asked_on="2021-12-01", asked_received_on="2021-12-02", answered_on="2021-12-14",
+                      answered_received_on="2021-12-15", authority="Senatsverwaltung für Inneres und Sport",
+                      signatory="Torsten Akmann", page_count=17),
+    "S19-10290": dict(drucksache="19/10290", wahlperiode=19, doc_type="Schriftliche Anfrage",
+                      title="Scheinvaterschaft und Ankerkinder: – Präventionsmaßnahmen zur missbräuchlichen "
+                            "Anerkennung der Vaterschaft",
+                      askers=(Asker("Tommy Tabor", "AfD"),), asked_on="2021-12-02", asked_received_on="2021-12-02",
+                      answered_on="2021-12-15", answered_received_on="2021-12-16",
+                      authority="Senatsverwaltung für Bildung, Jugend und Familie", signatory="Sigrid Klebba",
+                      page_count=4),
+    "S19-10295": dict(drucksache="19/10295", wahlperiode=19, doc_type="Schriftliche Anfrage",
+                      title="Asylanträge von Staatsbürgern aus dem Vietnam",
+                      askers=(Asker("Gunnar Lindemann", "AfD"),), asked_on="2021-12-02", asked_received_on="2021-12-03",
+                      answered_on="2021-12-13", answered_received_on="2021-12-14",
+                      authority="Senatsverwaltung für Integration, Arbeit und Soziales", signatory="Daniel Tietze",
+                      page_count=4),
+    "S19-10296": dict(drucksache="19/10296", wahlperiode=19, doc_type="Schriftliche Anfrage",
+                      title="Asylanträge von Staatsbürgern aus dem Georgien",
+                      askers=(Asker("Gunnar Lindemann", "AfD"),), asked_on="2021-12-02", asked_received_on="2021-12-03",
+                      answered_on="2021-12-13", answered_received_on="2021-12-14",
+                      authority="Senatsverwaltung für Integration, Arbeit und Soziales", signatory="Daniel Tietze",
+                      page_count=4),
+    "S19-10300": dict(drucksache="19/10300", wahlperiode=19, doc_type="Schriftliche Anfrage",
+                      title="Partizipative Grundlagenermittlung für das Masterverfahren Hermannplatz",
+                      askers=(Asker("Dr. Susanna Kahlefeld", "GRÜNE"),), asked_on="2021-11-23",
+                      asked_received_on="2021-12-03", answered_on="2021-12-09", answered_received_on="2021-12-10",
+                      authority="Senatsverwaltung für Stadtentwicklung und Wohnen", signatory="Christoph",
+                      page_count=5),
+    "S19-14497": dict(drucksache="19/14497", wahlperiode=19, doc_type="Schriftliche Anfrage",
+                      title="Faxe dicke! – Faxerfordernisse in der Berliner Verwaltung",
+                      askers=(Asker("Roman-Francesco Rogat", "FDP"),), asked_on="2023-01-05",
+                      asked_received_on="2023-01-10", answered_on="2023-01-27", answered_received_on="2023-01-30",
+                      authority="Senatsverwaltung für Inneres, Digitalisierung und Sport",
+                      signatory="Dr. Ralf Kleindiek", page_count=83),
 }
 
 
@@ -248,6 +381,7 @@ def test_metadata_is_pinned(corpus, document_id):
 @pytest.mark.parametrize("document_id, url", [
     ("S19-10041", "https://pardok.parlament-berlin.de/starweb/adis/citat/VT/19/SchrAnfr/S19-10041.pdf"),
     ("S19-25521", "https://pardok.parlament-berlin.de/starweb/adis/citat/VT/19/SchrAnfr/S19-25521.pdf"),
+    ("S19-14497", "https://pardok.parlament-berlin.de/starweb/adis/citat/VT/19/SchrAnfr/S19-14497.pdf"),
     ("ka17-10866", "https://pardok.parlament-berlin.de/starweb/adis/citat/VT/17/KlAnfr/ka17-10866.pdf"),
 ])
 def test_source_url_is_the_pardok_pdf(corpus, document_id, url):

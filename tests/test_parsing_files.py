@@ -1,4 +1,4 @@
-"""Files: which files a folder holds, PDF text layers, unreadable files, sidecars, the `parse` command."""
+"""Files: which files a folder holds, PDF text layers (pdftotext), unreadable files, sidecars, the `parse` command."""
 from __future__ import annotations
 
 import json
@@ -13,6 +13,7 @@ from qa_service.parsing import find_document_files, parse_file, parse_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
+PDF_DATA = Path(__file__).resolve().parent / "data" / "pdf"  # made with pypdf: RC4 encrypted, owner password set
 
 
 def _pdf(pages: list[str | None]) -> bytes:
@@ -91,6 +92,37 @@ def test_unreadable_file_raises_one_line_naming_file_and_reason(tmp_path, name, 
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(str(path)) and reason in message
+
+
+def test_pdf_that_needs_a_password_is_named_encrypted():
+    path = PDF_DATA / "needs-password.pdf"
+    with pytest.raises(DocumentReadError) as info:
+        parse_file(path)
+    assert str(info.value) == f"{path}: encrypted PDF (it needs a password)"
+
+
+def test_pdf_that_forbids_copying_but_opens_without_password_is_read():
+    doc = parse_file(PDF_DATA / "no-copying.pdf")
+    assert doc.page_count == 2
+    assert doc.chunks[-1].chunk_id == "no-copying#1"
+    assert doc.chunks[-1].antwort == "Es gibt 430.000 Straßenbäume."
+
+
+def test_missing_pdftotext_names_the_package_to_install(tmp_path, monkeypatch):
+    path = tmp_path / "S19-12345.pdf"
+    path.write_bytes(_pdf(["Frage 1:\nWie viele?"]))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pdftotext on this PATH
+    with pytest.raises(DocumentReadError) as info:
+        parse_file(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(str(path)) and "apt-get install poppler-utils" in message
+
+
+def test_pdf_whose_name_starts_with_a_dash_is_read_as_a_file(tmp_path, monkeypatch):
+    (tmp_path / "-v.pdf").write_bytes(_pdf(["Frage 1:\nWie viele?\nAntwort zu 1:\nDrei."]))
+    monkeypatch.chdir(tmp_path)
+    assert parse_file(Path("-v.pdf")).chunks[0].antwort == "Drei."
 
 
 def test_unreadable_files_are_reported_and_the_others_still_parse(tmp_path):
