@@ -76,6 +76,8 @@ class Document:
     source_url: str | None = None
     source_file: str | None = None
     page_count: int | None = None
+    # Descriptors of the parliament's export (PARDOK "Sachgebiete"); empty when the document came without them.
+    subjects: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     chunks: tuple[Chunk, ...] = field(default_factory=tuple)
 
@@ -83,6 +85,7 @@ class Document:
         """Return the JSON shape of the document without its chunks."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "chunks"}
         data["askers"] = [asdict(a) for a in self.askers]
+        data["subjects"] = list(self.subjects)
         data["warnings"] = list(self.warnings)
         return data
 
@@ -98,6 +101,7 @@ class Document:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["askers"] = tuple(Asker(**a) for a in data.get("askers") or ())
+        values["subjects"] = tuple(data.get("subjects") or ())
         values["warnings"] = tuple(data.get("warnings") or ())
         values["chunks"] = tuple(Chunk.from_dict(c) for c in data.get("chunks") or ())
         return cls(**values)

@@ -159,7 +159,7 @@ BAD_REQUESTS = [
     ("unknown_mode", _post({"question": "Schule", "mode": "fast"}), 400, "invalid_mode"),
     ("number_mode", _post({"question": "Schule", "mode": 1}), 400, "invalid_mode"),
     # filters
-    ("unknown_filter", _post({"question": "Schule", "filters": {"party": "SPD"}}), 400, "unknown_filter"),
+    ("unknown_filter", _post({"question": "Schule", "filters": {"fraktion": "SPD"}}), 400, "unknown_filter"),
     ("filters_list", _post({"question": "Schule", "filters": ["19/10041"]}), 400, "invalid_filter"),
     ("filters_string", _post({"question": "Schule", "filters": "19/10041"}), 400, "invalid_filter"),
     ("empty_drucksache", _post({"question": "Schule", "filters": {"drucksache": " "}}), 400, "invalid_filter"),
