@@ -8,19 +8,19 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Key (casefolded spelling) -> the short form the cover sheets use, which is how the service shows the party.
+# The parties of the Abgeordnetenhaus in the Wahlperioden the form offers, as the cover sheets write them.
+KNOWN_PARTIES = ("CDU", "SPD", "GRÜNE", "LINKE", "AfD", "FDP", "PIRATEN")
+# Spelling (casefolded, spaces around "/" removed) -> how the service shows the party: the cover sheets' short form.
 _CANONICAL = {
-    "grüne": "GRÜNE",
+    **{p.casefold(): p for p in KNOWN_PARTIES},
     "die grünen": "GRÜNE",
     "bündnis 90/die grünen": "GRÜNE",
     "b90/grüne": "GRÜNE",
     "b90/die grünen": "GRÜNE",
-    "linke": "LINKE",
     "die linke": "LINKE",
     "die linke.": "LINKE",
+    "piratenpartei": "PIRATEN",
 }
-# The parties of the Abgeordnetenhaus in the Wahlperioden the form offers, as the web form lists them.
-KNOWN_PARTIES = ("CDU", "SPD", "GRÜNE", "LINKE", "AfD", "FDP", "PIRATEN")
 
 
 def _spelling(name: str) -> str:

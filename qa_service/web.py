@@ -133,15 +133,19 @@ def filter_inputs(form: dict) -> list[dict]:
     return inputs
 
 
-def facet_links(found_facets, form: dict) -> list[dict]:
+def _same_value(name: str, given: str | None, value: str) -> bool:
+    # "Die Linke" in the URL is the facet value "LINKE".
+    return party_key(given) == party_key(value) if name == "party" else given == value
+
+
+def facet_links(found_facets, current: dict) -> list[dict]:
     """Return the facets for the template: each value with the link that adds its filter to the current search
-    (every other parameter kept) and, when it is already set, the link that takes it away."""
-    current = {name: value for name, value in form.items() if name in URL_PARAMETERS and value}
+    (`current`: the page's parameters, all kept) and, when it is already set, the link that takes it away."""
     shown = []
     for facet in found_facets:
         values = []
         for value in facet.values:
-            active = all(current.get(name) == v for name, v in value.filters.items())
+            active = all(_same_value(name, current.get(name), v) for name, v in value.filters.items())
             without = {name: v for name, v in current.items() if name not in value.filters}
             values.append({"label": value.label, "count": value.count, "active": active,
                            "url": url_for("web.index", **{**current, **value.filters}),
@@ -179,7 +183,8 @@ def index():
         ask = parse_ask_parameters(args, settings)
         hits, candidates = get_searcher().search_with_candidates(ask)
         context["cards"] = [card(h.document, h.chunk, h) for h in hits]
-        context["facets"] = facet_links(facets(candidates), form)
+        # Links carry the parameters the page was given, not the form's defaults.
+        context["facets"] = facet_links(facets(candidates), {name: values[0] for name, values in args.items()})
     except InvalidQueryError as exc:
         context["error"], status = form_message(exc, settings), 400
     except IndexMissingError:
