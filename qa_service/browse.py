@@ -125,7 +125,7 @@ def authorities():
                            endpoint="browse.authority", argument="name")
 
 
-@bp.get("/senatsverwaltungen/<name>")
+@bp.get("/senatsverwaltungen/<path:name>")
 def authority(name: str):
     """List the answers of one Senatsverwaltung, newest first."""
     index = _index_or_none()

@@ -65,6 +65,7 @@ def card(document, chunk, hit=None) -> dict:
         # Verbatim passages shown above the collapsed full answer; empty = show the full answer directly.
         "excerpt": marked if hit is not None and marked and len(chunk.antwort) > LONG_ANSWER_CHARS else [],
         "chunk": chunk,
+        "anchor": anchor(chunk),
         "document": document,
         "heading": chunk_heading(chunk),
         "antwort_pieces": pieces,
@@ -211,7 +212,7 @@ def chunk_page(chunk_id: str):
                                message=f"Es gibt keinen Abschnitt mit der Kennung „{chunk_id}“."), 404
     similar = [{"chunk": other, "document": index_.document(other.document_id), "heading": chunk_heading(other)}
                for other, _score in searcher.similar_chunks(chunk_id)]
-    return render_template("chunk.html", item=card(document, chunk), similar=similar, anchor=anchor(chunk))
+    return render_template("chunk.html", item=card(document, chunk), similar=similar)
 
 
 def anchor(chunk) -> str:
