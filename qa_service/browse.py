@@ -33,6 +33,9 @@ class CatalogSlot:
 
     def get(self, index) -> Catalog:
         """Return the Catalog of `index`, building it on first use."""
+        # _catalog is assigned before _index, so a reader that sees this index sees its catalog.
+        if self._index is index:
+            return self._catalog
         with self._lock:
             if self._index is not index:
                 self._catalog, self._index = build_catalog(index.documents.values()), index
