@@ -81,8 +81,8 @@ def cmd_ask(args) -> int:
     settings = load_settings(index_dir=args.index, model=args.model)
     filters = {name: getattr(args, name) for name in FILTER_NAMES if getattr(args, name) is not None}
     try:
-        request = parse_ask({"question": args.question, "top_k": args.top_k, "mode": args.mode, "filters": filters},
-                            settings)
+        request = parse_ask({"question": args.question, "top_k": args.top_k, "mode": args.mode, "sort": args.sort,
+                             "filters": filters}, settings)
     except InvalidQueryError as exc:
         # Name the flag, not the API's field: `--top-k`, `--answered-from`.
         flag = "--" + exc.field.replace("_", "-") if exc.field and exc.field != "question" else "the question"
@@ -215,7 +215,7 @@ def _add_sync_parser(add) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of `qa-service` with every subcommand."""
-    from .query import DEFAULT_MODE, FILTER_FIELDS, MODES
+    from .query import DEFAULT_MODE, DEFAULT_SORT, FILTER_FIELDS, MODES, SORTS
 
     parser = argparse.ArgumentParser(
         prog="qa-service",
@@ -252,10 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5, help="number of answers (1-50, default 5)")
     p.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
                    help="ranking: hybrid (default), semantic (vectors only) or keyword (BM25 only)")
+    p.add_argument("--sort", choices=SORTS, default=DEFAULT_SORT,
+                   help="order: relevance (default) or date (the best-matching answers, newest first)")
     for spec in FILTER_FIELDS:
         p.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name,
                        type=int if spec.metadata["kind"] == "wahlperiode" else str,
-                       help=f"filter: {spec.metadata['description']}")
+                       choices=spec.metadata.get("choices"), help=f"filter: {spec.metadata['description']}")
     p.add_argument("--json", action="store_true", help="print the API's JSON shape")
     p.add_argument("--index", help="index folder (default: index/ or QA_INDEX_DIR)")
     p.add_argument("--model", help="embedding model; must match the index (default: the index's model)")

@@ -5,8 +5,12 @@ Built once per app from the settings (the limits on question length and top_k ar
 from __future__ import annotations
 
 from .documents import CHUNK_KINDS
-from .query import DEFAULT_MODE, FILTER_FIELDS, MAX_FILTER_CHARS, MAX_WAHLPERIODE, MIN_WAHLPERIODE, MODES
+from .query import CANDIDATE_POOL, DEFAULT_MODE, DEFAULT_SORT, FILTER_FIELDS, MAX_FILTER_CHARS, MAX_WAHLPERIODE, \
+    MIN_WAHLPERIODE, MODES, SORTS
 from .search import MATCH_KINDS
+
+SORT_DESCRIPTION = (f"relevance: best match first; date: the {CANDIDATE_POOL} best-matching answers, newest answer "
+                    "first (ties by relevance, undated last)")
 
 OPENAPI_VERSION = "3.0.3"
 
@@ -32,7 +36,9 @@ def filter_schema(spec) -> dict:
         schema = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
     elif kind == "wahlperiode":
         schema = {"type": "integer", "minimum": MIN_WAHLPERIODE, "maximum": MAX_WAHLPERIODE}
-    else:
+    elif kind == "choice":
+        schema = {"type": "string", "enum": list(spec.metadata["choices"])}
+    else:  # "text" and "party" (any spelling of a party's name)
         schema = {"type": "string", "minLength": 1, "maxLength": MAX_FILTER_CHARS}
     return {**schema, "description": spec.metadata["description"], "example": spec.metadata["example"]}
 
@@ -76,6 +82,8 @@ def _schemas(settings) -> dict:
                           "default": settings.default_top_k},
                 "mode": {"type": "string", "enum": list(MODES), "default": DEFAULT_MODE,
                          "description": "hybrid: vectors and BM25 fused; semantic: vectors; keyword: BM25"},
+                "sort": {"type": "string", "enum": list(SORTS), "default": DEFAULT_SORT,
+                         "description": SORT_DESCRIPTION},
                 "filters": {"$ref": "#/components/schemas/Filters"},
             },
         },
@@ -217,6 +225,7 @@ def build_openapi(settings) -> dict:
         _query("top_k", {"type": "integer", "minimum": 1, "maximum": settings.max_top_k,
                          "default": settings.default_top_k}, "number of answers"),
         _query("mode", {"type": "string", "enum": list(MODES), "default": DEFAULT_MODE}, "ranking mode"),
+        _query("sort", {"type": "string", "enum": list(SORTS), "default": DEFAULT_SORT}, SORT_DESCRIPTION),
     ] + [_query(spec.name, filter_schema(spec), f"filter: {spec.metadata['description']}") for spec in FILTER_FIELDS]
     return {
         "openapi": OPENAPI_VERSION,

@@ -18,10 +18,18 @@ from .config import Settings
 from .documents import Document
 from .errors import InvalidQueryError
 from .lexical import NGRAM_MARK, analyze_words, words
+from .parties import party_key
 from .quotes import NormalizedText, looks_like_quote, normalize
 
 MODES = ("hybrid", "semantic", "keyword")
 DEFAULT_MODE = "hybrid"
+# relevance: best match first; date: the search's candidates newest answer first. The candidates are the best
+# allowed chunks by relevance, deep enough to hold every answer on the topic of a specific question; the result
+# page's facets count them too.
+SORTS = ("relevance", "date")
+CANDIDATE_POOL = 200
+DEFAULT_SORT = "relevance"
+DOC_TYPES = ("Schriftliche Anfrage", "Kleine Anfrage")
 # Short enough for any real filter value; longer strings are certainly not a Drucksache or a Senatsverwaltung.
 MAX_FILTER_CHARS = 200
 MIN_WAHLPERIODE, MAX_WAHLPERIODE = 1, 99
@@ -32,11 +40,15 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 # How a name the caller sent is shown in an error message: printable, never a lone surrogate, never long.
 _SHOWN_NAME_CHARS = 40
 
-ASK_FIELDS = ("question", "top_k", "mode", "filters")
+ASK_FIELDS = ("question", "top_k", "mode", "sort", "filters")
 
 
 def _compact(value: str | None) -> str:
     return re.sub(r"\s+", "", value or "")
+
+
+def _folded(value: str | None) -> str:
+    return " ".join(unicodedata.normalize("NFC", value or "").casefold().split())
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,19 @@ class SearchFilters:
     authority: str | None = field(default=None, metadata={
         "kind": "text", "example": "Inneres", "label": "Senatsverwaltung",
         "description": "part of the answering Senatsverwaltung's name, case ignored"})
+    party: str | None = field(default=None, metadata={
+        "kind": "party", "example": "GRÜNE", "label": "Partei",
+        "description": "an asker's party; spellings of one party are the same (GRÜNE = BÜNDNIS 90/DIE GRÜNEN, "
+                       "LINKE = Die Linke), case ignored"})
+    asker: str | None = field(default=None, metadata={
+        "kind": "text", "example": "Schrader", "label": "Fragesteller*in",
+        "description": "part of an asker's name, case ignored"})
+    subject: str | None = field(default=None, metadata={
+        "kind": "text", "example": "Schule", "label": "Sachgebiet",
+        "description": "one of the document's subjects (descriptors of the parliament's export), case ignored"})
+    doc_type: str | None = field(default=None, metadata={
+        "kind": "choice", "choices": DOC_TYPES, "example": "Schriftliche Anfrage", "label": "Art der Anfrage",
+        "description": "the type of the Anfrage"})
     wahlperiode: int | None = field(default=None, metadata={
         "kind": "wahlperiode", "example": 19, "label": "Wahlperiode",
         "description": "the Wahlperiode (electoral term) of the Anfrage"})
@@ -73,6 +98,14 @@ class SearchFilters:
             return False
         if self.authority is not None and self.authority.casefold() not in (document.authority or "").casefold():
             return False
+        if self.party is not None and party_key(self.party) not in {party_key(a.party) for a in document.askers}:
+            return False
+        if self.asker is not None and not any(_folded(self.asker) in _folded(a.name) for a in document.askers):
+            return False
+        if self.subject is not None and _folded(self.subject) not in {_folded(s) for s in document.subjects}:
+            return False
+        if self.doc_type is not None and document.doc_type != self.doc_type:
+            return False
         if self.wahlperiode is not None and document.wahlperiode != self.wahlperiode:
             return False
         if self.answered_from is not None or self.answered_to is not None:
@@ -88,17 +121,18 @@ class SearchFilters:
 FILTER_FIELDS = tuple(fields(SearchFilters))
 FILTER_NAMES = tuple(f.name for f in FILTER_FIELDS)
 # Parameters of GET /api/ask (and the web form): the question as `q`, the filters flat beside it.
-URL_PARAMETERS = ("q", "top_k", "mode") + FILTER_NAMES
+URL_PARAMETERS = ("q", "top_k", "mode", "sort") + FILTER_NAMES
 
 
 @dataclass(frozen=True)
 class AskRequest:
-    """One validated question: NFC-normalised text, how many answers, which ranking, which filters."""
+    """One validated question: NFC-normalised text, how many answers, which ranking, which filters, which order."""
 
     question: str
     top_k: int = 5
     mode: str = DEFAULT_MODE
     filters: SearchFilters = field(default_factory=SearchFilters)
+    sort: str = DEFAULT_SORT
 
 
 def shown(name) -> str:
@@ -167,6 +201,16 @@ def parse_mode(value) -> str:
     return value
 
 
+def parse_sort(value) -> str:
+    """Return the order of the results (default "relevance"), or raise InvalidQueryError for an unknown one."""
+    if value is None:
+        return DEFAULT_SORT
+    if not isinstance(value, str) or value not in SORTS:
+        raise InvalidQueryError(f"unknown sort {shown(value)!r}; sort must be one of: {', '.join(SORTS)}",
+                                code="invalid_sort", field="sort")
+    return value
+
+
 def _parse_filter(spec, value, strings: bool):
     name, kind = spec.name, spec.metadata["kind"]
     if kind == "date":
@@ -183,6 +227,11 @@ def _parse_filter(spec, value, strings: bool):
             raise InvalidQueryError(f"{name} must be an integer from {MIN_WAHLPERIODE} to {MAX_WAHLPERIODE}",
                                     code="invalid_filter", field=name)
         return number
+    if kind == "choice":
+        choices = spec.metadata["choices"]
+        if not isinstance(value, str) or value not in choices:
+            raise InvalidQueryError(f"{name} must be one of: {', '.join(choices)}", code="invalid_filter", field=name)
+        return value
     if not isinstance(value, str) or not value.strip():
         raise InvalidQueryError(f"{name} must be a non-empty string", code="invalid_filter", field=name)
     if len(value) > MAX_FILTER_CHARS:
@@ -213,7 +262,7 @@ def parse_filters(raw, strings: bool = False) -> SearchFilters:
 
 
 def parse_ask(body, settings: Settings | None = None) -> AskRequest:
-    """Return the AskRequest of a JSON-shaped mapping {"question", "top_k", "mode", "filters"}, or raise
+    """Return the AskRequest of a JSON-shaped mapping {"question", "top_k", "mode", "sort", "filters"}, or raise
     InvalidQueryError naming the field and the code."""
     settings = settings or Settings()
     if not isinstance(body, Mapping):
@@ -225,11 +274,13 @@ def parse_ask(body, settings: Settings | None = None) -> AskRequest:
     return AskRequest(question=parse_question(body.get("question"), settings.max_question_chars),
                       top_k=parse_top_k(body.get("top_k"), settings),
                       mode=parse_mode(body.get("mode")),
-                      filters=parse_filters(body.get("filters")))
+                      filters=parse_filters(body.get("filters")),
+                      sort=parse_sort(body.get("sort")))
 
 
 def parse_ask_parameters(args, settings: Settings | None = None) -> AskRequest:
-    """Return the AskRequest of URL parameters (`q`, `top_k`, `mode` and the filters flat), or raise InvalidQueryError.
+    """Return the AskRequest of URL parameters (`q`, `top_k`, `mode`, `sort`, the filters flat), or raise
+    InvalidQueryError.
 
     `args` is a mapping of names to lists of values (a werkzeug MultiDict's `to_dict(flat=False)`).
     """
@@ -246,7 +297,8 @@ def parse_ask_parameters(args, settings: Settings | None = None) -> AskRequest:
     return AskRequest(question=parse_question(flat.get("q"), settings.max_question_chars),
                       top_k=parse_top_k(flat.get("top_k"), settings, strings=True),
                       mode=parse_mode(flat.get("mode")),
-                      filters=parse_filters({n: flat[n] for n in FILTER_NAMES if n in flat}, strings=True))
+                      filters=parse_filters({n: flat[n] for n in FILTER_NAMES if n in flat}, strings=True),
+                      sort=parse_sort(flat.get("sort")))
 
 
 # --- the question as the ranker sees it -------------------------------------------------------------------------

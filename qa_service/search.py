@@ -17,7 +17,7 @@ from .documents import Chunk, Document
 from .errors import IndexInvalidError
 from .lexical import NGRAM_MARK, analyze
 from .passages import is_boilerplate
-from .query import AskRequest, Query, SearchFilters, analyse, parse_ask
+from .query import CANDIDATE_POOL, AskRequest, Query, SearchFilters, analyse, parse_ask
 from .quotes import find_exact, find_near, normalize, normalized_text, sentence_spans
 
 # In an exact (Flat) index of up to this many vector rows, dense scores are computed for every row (a matrix
@@ -41,6 +41,7 @@ QUERY_CACHE_SIZE = 1024
 # Normalised answers (for quote matching) of recent candidates are kept; normalising all of a large index at start
 # would cost minutes and gigabytes.
 ANSWER_CACHE_SIZE = 4096
+SIMILAR_CHUNKS = 5
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,12 @@ class Searcher:
                                               "filters": filters}))
 
     def search_request(self, request: AskRequest) -> list[Hit]:
-        """Return the best chunks for a validated request, best first, among the chunks its filters allow."""
+        """Return the best chunks for a validated request, in its order, among the chunks its filters allow."""
+        return self.search_with_candidates(request)[0]
+
+    def search_with_candidates(self, request: AskRequest) -> tuple[list[Hit], list[Document]]:
+        """Return the hits of `request` and the documents of its CANDIDATE_POOL best chunks by relevance, best
+        first (a document once per chunk): what sort="date" reorders and what facets count."""
         query = analyse(request.question)
         mode, top_k, filters = request.mode, request.top_k, request.filters
         allowed = self._answerable.copy()
@@ -258,7 +264,7 @@ class Searcher:
             passes = np.array([filters.matches(self.index.documents[d]) for d in self._document_ids], dtype=bool)
             allowed &= passes[self._document_of_chunk]
         if not allowed.any():
-            return []
+            return [], []
 
         quotes: dict = {}
         # Pre-filtering matters only for an approximate index; without filters nothing is held back worth it.
@@ -283,7 +289,12 @@ class Searcher:
                         key=lambda pos: (-quotes[pos][1], -scores[pos], pos))
         rest = allowed.copy()
         rest[quoted] = False
-        order = (quoted + top_positions(scores, rest, top_k).tolist())[:top_k]
+        pool = max(top_k, CANDIDATE_POOL)
+        candidates = (quoted + top_positions(scores, rest, pool).tolist())[:pool]
+        order = candidates[:top_k]
+        if request.sort == "date":
+            # A stable sort: answers of one day stay in relevance order; undated ones go last.
+            order = sorted(candidates, key=lambda pos: self._documents[pos].answered_on or "", reverse=True)[:top_k]
 
         # A quote outranks everything, so its score is at least the best score: scores stay in rank order.
         best = float(scores[allowed].max()) if allowed.any() else 0.0
@@ -301,7 +312,31 @@ class Searcher:
                 quote_span=span,
                 highlight=[span] if span else self.highlight(query_tokens, chunk),
             ))
-        return hits
+        return hits, [self._documents[pos] for pos in candidates]
+
+    def similar_chunks(self, chunk_id: str, k: int = SIMILAR_CHUNKS) -> list[tuple[Chunk, float]]:
+        """Return the `k` answerable chunks of other documents nearest to `chunk_id` by its own vectors, best first.
+
+        A chunk's score is its best vector's inner product (cosine) with any vector of the given chunk.
+        """
+        pos = self.index.position(chunk_id)
+        own_rows = np.flatnonzero(self._row_chunk == pos)
+        n_chunks = len(self.index.chunks)
+        scores = np.full(n_chunks, -np.inf, dtype=np.float32)
+        if not len(own_rows):
+            return []
+        vectors = self.index.vectors
+        if self._exact_dense:
+            row_scores = (vectors @ vectors[own_rows].T).max(axis=1)
+            rows = np.arange(len(row_scores))
+        else:
+            found_scores, found_rows = self.index.faiss_index.search(
+                np.ascontiguousarray(vectors[own_rows], dtype=np.float32), min(len(vectors), DENSE_CANDIDATES))
+            keep = found_rows >= 0
+            row_scores, rows = found_scores[keep], found_rows[keep]
+        np.maximum.at(scores, self._row_chunk[rows], row_scores.astype(np.float32))
+        allowed = self._answerable & (self._document_of_chunk != self._document_of_chunk[pos]) & np.isfinite(scores)
+        return [(self.index.chunks[p], float(scores[p])) for p in top_positions(scores, allowed, k).tolist()]
 
     def run(self, queries: Mapping[str, str], k: int = 10, mode: str = "hybrid",
             filters: SearchFilters | None = None) -> dict[str, dict[str, float]]:

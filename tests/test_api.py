@@ -97,6 +97,40 @@ def test_filter_wahlperiode_and_dates_in_get_restrict_results(client, searcher):
     assert [r["chunk_id"] for r in body["results"]] == [h.chunk.chunk_id for h in expected]
 
 
+@pytest.mark.parametrize("filters,expected", [
+    # The askers of the 17 corpus documents: LINKE asked S19-10041, S19-10281, S19-10282 and (the sidecar writes
+    # "Die Linke") ka17-10866; GRÜNE S19-10006 and S19-10300; Anne Helm S19-10041 and S19-10282; AfD asked the
+    # Bildungsverwaltung in S19-10290 and S19-21969.
+    ({"party": "LINKE"}, {"S19-10041", "S19-10281", "S19-10282", "ka17-10866"}),
+    ({"party": "Die Linke"}, {"S19-10041", "S19-10281", "S19-10282", "ka17-10866"}),
+    ({"party": "Bündnis 90/Die Grünen"}, {"S19-10006", "S19-10300"}),
+    ({"asker": "helm"}, {"S19-10041", "S19-10282"}),
+    ({"doc_type": "Kleine Anfrage"}, {"ka17-10866"}),
+    ({"party": "AfD", "authority": "Bildung"}, {"S19-10290", "S19-21969"}),
+    ({"subject": "Schule"}, set()),  # the corpus has no subjects yet
+])
+def test_new_filters_in_post_and_get_restrict_results(client, filters, expected):
+    question = "Schule Delikte Solaranlagen Sozialraumorientierung Straftaten"
+    body = client.post("/api/ask", json={"question": question, "top_k": 50, "mode": "keyword",
+                                         "filters": filters}).get_json()
+    assert {r["document_id"] for r in body["results"]} == expected
+    via_get = client.get("/api/ask", query_string={"q": question, "top_k": 50, "mode": "keyword", **filters})
+    assert [r["chunk_id"] for r in via_get.get_json()["results"]] == [r["chunk_id"] for r in body["results"]]
+
+
+def test_sort_by_date_returns_the_newest_answers_first_in_post_and_get(client):
+    question = "Schule Straftaten Solaranlagen"
+    by_relevance = client.post("/api/ask", json={"question": question, "top_k": 20}).get_json()["results"]
+    body = client.post("/api/ask", json={"question": question, "top_k": 20, "sort": "date"}).get_json()
+    dates = [r["document"]["answered_on"] for r in body["results"]]
+    assert len(set(dates)) > 2 and dates == sorted(dates, reverse=True)
+    assert dates != [r["document"]["answered_on"] for r in by_relevance]
+    via_get = client.get("/api/ask", query_string={"q": question, "top_k": 20, "sort": "date"}).get_json()
+    assert [r["chunk_id"] for r in via_get["results"]] == [r["chunk_id"] for r in body["results"]]
+    default = client.post("/api/ask", json={"question": question, "top_k": 20, "sort": "relevance"}).get_json()
+    assert [r["chunk_id"] for r in default["results"]] == [r["chunk_id"] for r in by_relevance]
+
+
 def test_filter_that_matches_nothing_gives_empty_results_not_an_error(client):
     response = client.post("/api/ask", json={"question": SOLAR_QUESTION, "filters": {"drucksache": "99/99999"}})
     assert response.status_code == 200
@@ -159,7 +193,7 @@ BAD_REQUESTS = [
     ("unknown_mode", _post({"question": "Schule", "mode": "fast"}), 400, "invalid_mode"),
     ("number_mode", _post({"question": "Schule", "mode": 1}), 400, "invalid_mode"),
     # filters
-    ("unknown_filter", _post({"question": "Schule", "filters": {"party": "SPD"}}), 400, "unknown_filter"),
+    ("unknown_filter", _post({"question": "Schule", "filters": {"fraktion": "SPD"}}), 400, "unknown_filter"),
     ("filters_list", _post({"question": "Schule", "filters": ["19/10041"]}), 400, "invalid_filter"),
     ("filters_string", _post({"question": "Schule", "filters": "19/10041"}), 400, "invalid_filter"),
     ("empty_drucksache", _post({"question": "Schule", "filters": {"drucksache": " "}}), 400, "invalid_filter"),
@@ -172,6 +206,18 @@ BAD_REQUESTS = [
     ("impossible_date", _post({"question": "Schule", "filters": {"answered_to": "2021-02-30"}}), 400,
      "invalid_date"),
     ("number_date", _post({"question": "Schule", "filters": {"answered_to": 20211122}}), 400, "invalid_date"),
+    ("unknown_doc_type", _post({"question": "Schule", "filters": {"doc_type": "Große Anfrage"}}), 400,
+     "invalid_filter"),
+    ("lowercase_doc_type", _post({"question": "Schule", "filters": {"doc_type": "kleine anfrage"}}), 400,
+     "invalid_filter"),
+    ("number_party", _post({"question": "Schule", "filters": {"party": 90}}), 400, "invalid_filter"),
+    ("blank_asker", _post({"question": "Schule", "filters": {"asker": "  "}}), 400, "invalid_filter"),
+    ("long_subject", _post({"question": "Schule", "filters": {"subject": "S" * 201}}), 400, "invalid_filter"),
+    ("lone_surrogate_party", _post_raw('{"question": "x", "filters": {"party": "\\udc80"}}'), 400,
+     "invalid_filter"),
+    # sort
+    ("unknown_sort", _post({"question": "Schule", "sort": "newest"}), 400, "invalid_sort"),
+    ("number_sort", _post({"question": "Schule", "sort": 1}), 400, "invalid_sort"),
     ("reversed_dates", _post({"question": "Schule", "filters": {"answered_from": "2022-01-01",
                                                                 "answered_to": "2021-01-01"}}), 400,
      "invalid_filter"),
@@ -187,6 +233,11 @@ BAD_REQUESTS = [
     ("get_top_k_negative", _get("/api/ask", q="Schule", top_k="-3"), 400, "invalid_top_k"),
     ("get_unknown_mode", _get("/api/ask", q="Schule", mode="vector"), 400, "invalid_mode"),
     ("get_bad_date", _get("/api/ask", q="Schule", answered_from="2021-1-1"), 400, "invalid_date"),
+    ("get_unknown_sort", _get("/api/ask", q="Schule", sort="Datum"), 400, "invalid_sort"),
+    ("get_repeated_sort", {"method": "GET", "path": "/api/ask?q=a&sort=date&sort=relevance"}, 400,
+     "invalid_parameter"),
+    ("get_bad_doc_type", _get("/api/ask", q="Schule", doc_type="Anfrage"), 400, "invalid_filter"),
+    ("get_blank_party", _get("/api/ask", q="Schule", party=" "), 400, "invalid_filter"),
     ("get_bad_wahlperiode", _get("/api/ask", q="Schule", wahlperiode="neunzehn"), 400, "invalid_filter"),
     ("get_unknown_parameter", _get("/api/ask", q="Schule", k="3"), 400, "unknown_parameter"),
     ("get_repeated_q", {"method": "GET", "path": "/api/ask?q=a&q=b"}, 400, "invalid_parameter"),
@@ -321,6 +372,13 @@ def test_openapi_document_describes_every_api_route(client, app):
     ask = spec["components"]["schemas"]["AskRequest"]["properties"]
     assert ask["question"]["maxLength"] == 2000
     assert ask["top_k"]["maximum"] == 50
+    assert ask["sort"]["enum"] == ["relevance", "date"] and ask["sort"]["default"] == "relevance"
+    filters = spec["components"]["schemas"]["Filters"]["properties"]
+    assert filters["doc_type"]["enum"] == ["Schriftliche Anfrage", "Kleine Anfrage"]
+    assert {"party", "asker", "subject"} <= set(filters)
+    get_parameters = {p["name"]: p for p in spec["paths"]["/api/ask"]["get"]["parameters"]}
+    assert get_parameters["sort"]["schema"]["enum"] == ["relevance", "date"]
+    assert {"party", "asker", "subject", "doc_type"} <= set(get_parameters)
 
 
 # --- CORS ---------------------------------------------------------------------------------------------------

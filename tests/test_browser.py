@@ -87,3 +87,59 @@ def test_script_in_query_is_shown_as_text_and_never_runs(page, live_server, dial
     assert page.get_by_label("Ihre Frage").input_value() == "<script>alert(1)</script>"
     assert dialogs == []
     assert page.locator("script:not([src])").count() == 0
+
+
+def no_sideways_scrolling(page) -> bool:
+    """Return True when the page fits the phone's width (nothing to scroll sideways)."""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def card_sources(page) -> set[str]:
+    return {text.strip() for text in page.locator("ol.result-list .card-source").all_inner_texts()}
+
+
+def test_filter_form_chooses_a_party_and_the_results_keep_to_it(page, live_server):
+    page.goto(live_server + "/")
+    page.locator("details.options > summary").click()
+    page.get_by_label("Partei", exact=True).select_option("LINKE")
+    page.get_by_label("Sortierung", exact=True).select_option("date")
+    submit_question(page, "Wie viele Straftaten hat die Polizei bearbeitet?")
+    assert "party=LINKE" in page.url and "sort=date" in page.url
+    # LINKE asked 19/10041; the sidecar of 17/10866 spells the party "Die Linke": the same party.
+    assert card_sources(page) and card_sources(page) <= {"Drucksache 19/10041", "Drucksache 17/10866"}
+    assert page.get_by_label("Partei", exact=True).input_value() == "LINKE"
+    assert no_sideways_scrolling(page)
+
+
+def test_facet_link_adds_its_filter_to_the_search(page, live_server):
+    page.goto(live_server + "/")
+    submit_question(page, "Schule")
+    facets = page.locator("nav.facets")
+    link = facets.get_by_role("link", name="Senatsverwaltung für Bildung, Jugend und Familie")
+    link.click()
+    page.wait_for_url(lambda url: "authority=" in url)
+    assert "q=Schule" in page.url
+    assert card_sources(page) <= {"Drucksache 19/10048", "Drucksache 19/21969"}
+    assert page.locator("nav.facets [aria-current=true]").first.inner_text().startswith(
+        "Senatsverwaltung für Bildung, Jugend und Familie")
+    assert no_sideways_scrolling(page)
+
+
+def test_document_page_shows_the_whole_answer_and_links_back_and_forth(page, live_server):
+    page.goto(live_server + "/")
+    submit_question(page, "Gibt es Solaranlagen auf den Dächern öffentlicher Gebäude in Pankow?")
+    page.locator("ol.result-list > li").first.get_by_role("link", name="Ganze Anfrage lesen").click()
+    page.wait_for_url(lambda url: "/documents/S19-10006" in url)
+    assert page.locator("h1").inner_text() == "Wann kommen die Solaranlagen nach Pankow?"
+    expected = page.request.get(live_server + "/api/documents/S19-10006").json()["chunks"]
+    sections = page.locator("section.doc-chunk")
+    assert sections.count() == len(expected)
+    assert no_sideways_scrolling(page)
+    # A section's permalink opens the chunk page, which leads back to the section in its document.
+    sections.nth(1).get_by_role("link", name="Dauerlink zu diesem Abschnitt").click()
+    page.wait_for_url(lambda url: "/chunks/" in url)
+    assert page.locator("blockquote.citation").inner_text().strip() == expected[1]["citation"]["text"]
+    page.locator("a.in-context").click()
+    page.wait_for_url(lambda url: "/documents/S19-10006#" in url)
+    anchor = page.url.rsplit("#", 1)[1]
+    assert page.locator(f"section.doc-chunk[id='{anchor}']").is_visible()

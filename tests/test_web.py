@@ -194,6 +194,10 @@ def test_result_page_is_a_shareable_link_with_options_kept(client):
     ({"q": "Schule", "wahlperiode": "neunzehn"}, "Wahlperiode"),
     ({"q": "Schule", "authority": "x" * 201}, "Senatsverwaltung"),
     ({"q": "Schule", "answered_from": "2022-01-01", "answered_to": "2021-01-01"}, "Zeitraum"),
+    ({"q": "Schule", "sort": "neueste"}, "Unbekannte Sortierung"),
+    ({"q": "Schule", "doc_type": "Große Anfrage"}, "Art der Anfrage"),
+    ({"q": "Schule", "party": "x" * 201}, "Partei"),
+    ({"q": "Schule", "asker": "x" * 201}, "Fragesteller"),
 ])
 def test_bad_form_input_shows_an_inline_message(client, query, message):
     response = client.get("/", query_string=query)
@@ -283,3 +287,36 @@ def test_a_hit_found_by_meaning_only_is_labelled_so(client, searcher):
     assert html.count("nur inhaltlich ähnlich") == len(searcher.search(question, top_k=5, mode="semantic"))
     solar = client.get("/", query_string={"q": "Solaranlagen Pankow", "top_k": "1"}).get_data(as_text=True)
     assert "nur inhaltlich ähnlich" not in solar
+
+def test_form_offers_sort_and_the_party_and_type_lists_with_the_value_kept(client):
+    html = client.get("/", query_string={"q": "Schule", "party": "Die Linke", "doc_type": "Kleine Anfrage",
+                                         "sort": "date"}).get_data(as_text=True)
+    # "Die Linke" is the list's "LINKE"; a party the list lacks (from a link) stays selectable.
+    assert '<option value="LINKE" selected>' in html
+    assert '<option value="Kleine Anfrage" selected>' in html
+    assert '<option value="date" selected>' in html
+    html = client.get("/", query_string={"q": "Schule", "party": "Freie Wähler"}).get_data(as_text=True)
+    assert '<option value="Freie Wähler" selected>' in html
+
+
+def test_form_filters_by_party_and_sorts_by_date_like_the_api(client):
+    query = {"q": "Schule Straftaten", "top_k": "20", "party": "AfD", "sort": "date"}
+    html = client.get("/", query_string=query).get_data(as_text=True)
+    api = client.get("/api/ask", query_string=query).get_json()["results"]
+    assert api and {r["document"]["askers"][0]["party"] for r in api} == {"AfD"}
+    permalinks = [m for m in re.findall(r'href="/chunks/([^"]+)"', html)]
+    assert permalinks == [r["chunk_id"].replace("#", "%23") for r in api]
+
+
+def test_result_page_shows_facets_with_links_that_add_a_filter(client):
+    html = client.get("/", query_string={"q": "Schule", "mode": "keyword"}).get_data(as_text=True)
+    assert 'class="facets"' in html
+    assert 'href="/?q=Schule&amp;mode=keyword&amp;authority=Senatsverwaltung+f%C3%BCr+Bildung,+Jugend+und+Familie"' in html
+    page = parse(html)
+    for control in page.controls:
+        assert control.get("id") in page.label_for or control in page.wrapped, control
+
+
+def test_browse_navigation_is_on_every_page(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'href="/senatsverwaltungen"' in html and 'href="/parteien"' in html
