@@ -107,9 +107,14 @@ def _schemas(settings) -> dict:
         },
         "Citation": {
             "type": "object",
-            "required": ["text", "url"],
+            "required": ["text", "url", "page_url"],
             "properties": {"text": {"type": "string", "description": "German citation, ready to paste"},
-                           "url": _nullable({"type": "string", "format": "uri"})},
+                           "url": _nullable({"type": "string", "format": "uri"}),
+                           "page_url": _nullable({"type": "string", "format": "uri",
+                                                  "description": "the PDF opened at the chunk's first page "
+                                                                 "(`…pdf#page=3`, RFC 3778)",
+                                                  "example": "https://pardok.parlament-berlin.de/starweb/adis/"
+                                                             "citat/VT/19/SchrAnfr/S19-10041.pdf#page=3"})},
         },
         "Chunk": {
             "type": "object",
@@ -178,6 +183,39 @@ def _schemas(settings) -> dict:
                 "took_ms": {"type": "number", "minimum": 0, "description": "time spent searching"},
             },
         },
+        "ResultsDownload": {
+            "type": "object",
+            "required": ["question", "mode", "results"],
+            "properties": {
+                "question": string,
+                "mode": {"type": "string", "enum": list(MODES)},
+                "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
+            },
+        },
+        "CslItem": {
+            "type": "object",
+            "required": ["id", "type"],
+            "description": "One CSL-JSON item (Citation Style Language 1.0.2); fields the document lacks are absent",
+            "properties": {
+                "id": string,
+                "type": {"type": "string", "enum": ["report"]},
+                "title": string,
+                "author": {"type": "array", "items": {"type": "object", "required": ["literal"],
+                                                      "properties": {"literal": string}}},
+                "issued": {"type": "object", "required": ["date-parts"],
+                           "properties": {"date-parts": {"type": "array", "minItems": 1, "maxItems": 1,
+                                                         "items": {"type": "array", "items": integer,
+                                                                   "minItems": 1, "maxItems": 3}}}},
+                "number": string,
+                "genre": string,
+                "publisher": string,
+                "publisher-place": string,
+                "URL": {"type": "string", "format": "uri"},
+                "page": string,
+                "section": string,
+                "language": string,
+            },
+        },
         "Health": {
             "type": "object",
             "required": ["status", "documents", "chunks", "model", "built_at"],
@@ -194,6 +232,62 @@ def _schemas(settings) -> dict:
 
 def _query(name: str, schema: dict, description: str, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+def _file(description: str, media_type: str, schema: dict) -> dict:
+    return {"description": description, "content": {media_type: {"schema": schema}}}
+
+
+def _download_paths(get_parameters: list, bad_request: dict, not_ready: dict, not_found: dict) -> dict:
+    """Return the paths of the downloads (exports.py) and of the Atom feed (feeds.py)."""
+    chunk_id = {"name": "chunk_id", "in": "path", "required": True, "schema": {"type": "string"},
+                "description": "e.g. S19-10041#5a (percent-encode # as %23)"}
+    # The feed takes the parameters of GET /api/ask, but the question is optional and top_k counts the entries.
+    feed_parameters = [{**p, "required": False} if p["name"] == "q" else p for p in get_parameters]
+    return {
+        "/api/ask.csv": {"get": {
+            "operationId": "askCsv",
+            "summary": "Download the results of GET /api/ask as CSV (UTF-8 with BOM, one row per answer)",
+            "parameters": get_parameters,
+            "responses": {"200": _file("CSV attachment: rank, score, chunk_id, drucksache, title, numbers, pages, "
+                                       "answered_on, authority, askers, frage, antwort, citation, url, page_url",
+                                       "text/csv", {"type": "string"}),
+                          "400": bad_request, "503": not_ready},
+        }},
+        "/api/ask.json": {"get": {
+            "operationId": "askJson",
+            "summary": "Download the results of GET /api/ask as a JSON file",
+            "parameters": get_parameters,
+            "responses": {"200": _file("JSON attachment: the results of GET /api/ask", "application/json",
+                                       {"$ref": "#/components/schemas/ResultsDownload"}),
+                          "400": bad_request, "503": not_ready},
+        }},
+        "/api/chunks/{chunk_id}/citation.csl.json": {"get": {
+            "operationId": "getChunkCsl",
+            "summary": "One chunk's citation as CSL-JSON (for Zotero and other reference managers)",
+            "parameters": [chunk_id],
+            "responses": {"200": _file("A CSL-JSON list with one item", "application/vnd.citationstyles.csl+json",
+                                       {"type": "array", "minItems": 1, "maxItems": 1,
+                                        "items": {"$ref": "#/components/schemas/CslItem"}}),
+                          "404": not_found, "503": not_ready},
+        }},
+        "/api/chunks/{chunk_id}/citation.bib": {"get": {
+            "operationId": "getChunkBibtex",
+            "summary": "One chunk's citation as a BibTeX @techreport entry",
+            "parameters": [chunk_id],
+            "responses": {"200": _file("A BibTeX entry (UTF-8)", "application/x-bibtex", {"type": "string"}),
+                          "404": not_found, "503": not_ready},
+        }},
+        "/feed.atom": {"get": {
+            "operationId": "feed",
+            "summary": "Atom feed of a saved search (or, without q, of the newest answers), newest answer first",
+            "parameters": feed_parameters,
+            "responses": {"200": _file("Atom 1.0 feed, one entry per answer", "application/atom+xml",
+                                       {"type": "string"}),
+                          "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+                          "400": bad_request, "503": not_ready},
+        }},
+    }
 
 
 def build_openapi(settings) -> dict:
@@ -276,6 +370,7 @@ def build_openapi(settings) -> dict:
                                           "content": {"application/json": {"schema": {"type": "object"}}}}},
                 },
             },
+            **_download_paths(get_parameters, bad_request, not_ready, not_found),
             "/healthz": {
                 "get": {
                     "operationId": "health",
