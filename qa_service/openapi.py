@@ -239,11 +239,9 @@ def _file(description: str, media_type: str, schema: dict) -> dict:
 
 
 def _download_paths(get_parameters: list, bad_request: dict, not_ready: dict, not_found: dict) -> dict:
-    """Return the paths of the downloads (exports.py) and of the Atom feed (feeds.py)."""
+    """Return the paths of the downloads (exports.py)."""
     chunk_id = {"name": "chunk_id", "in": "path", "required": True, "schema": {"type": "string"},
                 "description": "e.g. S19-10041#5a (percent-encode # as %23)"}
-    # The feed takes the parameters of GET /api/ask, but the question is optional and top_k counts the entries.
-    feed_parameters = [{**p, "required": False} if p["name"] == "q" else p for p in get_parameters]
     return {
         "/api/ask.csv": {"get": {
             "operationId": "askCsv",
@@ -277,15 +275,6 @@ def _download_paths(get_parameters: list, bad_request: dict, not_ready: dict, no
             "parameters": [chunk_id],
             "responses": {"200": _file("A BibTeX entry (UTF-8)", "application/x-bibtex", {"type": "string"}),
                           "404": not_found, "503": not_ready},
-        }},
-        "/feed.atom": {"get": {
-            "operationId": "feed",
-            "summary": "Atom feed of a saved search (or, without q, of the newest answers), newest answer first",
-            "parameters": feed_parameters,
-            "responses": {"200": _file("Atom 1.0 feed, one entry per answer", "application/atom+xml",
-                                       {"type": "string"}),
-                          "304": {"description": "Not modified (If-None-Match matched the ETag)"},
-                          "400": bad_request, "503": not_ready},
         }},
     }
 

@@ -8,11 +8,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import feedparser
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from qa_service.citation import chunk_heading, citation_text
 from qa_service.documents import Chunk, Document
 from qa_service.feeds import FEED_SIZE, build_feed, parse_feed_request
-from qa_service.query import parse_filters
+from qa_service.query import URL_PARAMETERS, parse_filters
 
 from web_fixtures import app, client, searcher  # noqa: F401  (fixtures)
 
@@ -224,3 +225,20 @@ def test_start_page_links_the_feed_of_the_newest_answers(client):
 def test_feed_is_updated_at_its_newest_answer_date_not_at_the_request(client):
     feed = get_feed(client, drucksache="19/10006")
     assert feed.feed.updated == "2021-11-12T00:00:00+00:00"
+
+
+# Generated parameters: the feed's own names and stray ones, with any text (control characters, markup, digits).
+PARAMETER_NAMES = st.sampled_from(URL_PARAMETERS + ("sort", "Q", ""))
+PARAMETER_VALUES = st.one_of(st.text(max_size=30), st.sampled_from(["5", "0", "19", "2021-11-22", "Inneres", "keyword"]))
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(params=st.lists(st.tuples(PARAMETER_NAMES, PARAMETER_VALUES), max_size=4))
+def test_generated_parameters_get_a_valid_feed_or_a_json_400(client, params):
+    response = client.get("/feed.atom", query_string=params)
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert response.get_json()["error"]["code"]
+    else:
+        parsed = feedparser.parse(response.data)
+        assert not parsed.bozo and parsed.version == "atom10"
