@@ -87,3 +87,23 @@ def test_script_in_query_is_shown_as_text_and_never_runs(page, live_server, dial
     assert page.get_by_label("Ihre Frage").input_value() == "<script>alert(1)</script>"
     assert dialogs == []
     assert page.locator("script:not([src])").count() == 0
+
+
+def test_result_page_links_its_feed_and_the_link_returns_the_feed(page, live_server):
+    import feedparser
+    import requests
+
+    page.goto(live_server + "/")
+    submit_question(page, "Solaranlagen in Pankow")
+    alternate = page.locator('head link[rel="alternate"][type="application/atom+xml"]')
+    assert alternate.count() == 1
+    subscribe = page.get_by_role("link", name="Diese Suche abonnieren")
+    assert subscribe.is_visible()
+    href = subscribe.get_attribute("href")
+    assert alternate.get_attribute("href") == href and "q=Solaranlagen" in href
+    response = requests.get(live_server + href, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/atom+xml")
+    feed = feedparser.parse(response.content)
+    assert not feed.bozo and feed.entries
+    assert all(entry.link.startswith(live_server + "/chunks/") for entry in feed.entries)
