@@ -43,10 +43,9 @@ def feed_parameters(values) -> dict:
 
     The result page's count of answers is not the feed's: a feed lists FEED_SIZE entries.
     """
-    names = ("q", "mode") + FILTER_NAMES
-    params = {name: str(values[name]).strip() for name in names if values.get(name) not in (None, "")}
-    if params.get("mode") == DEFAULT_MODE:
-        del params["mode"]
+    params = {name: str(values.get(name) or "").strip() for name in ("q", "mode") + FILTER_NAMES}
+    if params["mode"] == DEFAULT_MODE:
+        params["mode"] = ""
     return {name: value for name, value in params.items() if value}
 
 
@@ -145,7 +144,8 @@ def build_feed(items, ask: AskRequest, has_question: bool, built_at: str | None)
 
     params = feed_parameters({"q": ask.question if has_question else None, "mode": ask.mode,
                               **{name: getattr(ask.filters, name) for name in FILTER_NAMES}})
-    self_url = url_for("feeds.feed", _external=True, **params)
+    self_params = params if ask.top_k == FEED_SIZE else {**params, "top_k": ask.top_k}
+    self_url = url_for("feeds.feed", _external=True, **self_params)
     fallback = _built_time(built_at)
     generator = FeedGenerator()
     # The feed's own URL (parameters in one order) is its id: the same saved search is the same feed.

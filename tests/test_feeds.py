@@ -131,6 +131,8 @@ def test_top_k_sets_the_number_of_entries_and_a_filter_applies_to_a_question(cli
     assert len(feed.entries) == 3
     assert all("Inneres" in chunk_of(e, searcher)[0].authority for e in feed.entries)
     assert "Senatsverwaltung: Inneres" in feed.feed.title
+    # Subscribing to the feed's own link gives this same feed.
+    assert parse_qs(urlsplit(feed.feed.id).query) == {"q": [SOLAR_QUESTION], "top_k": ["3"], "authority": ["Inneres"]}
 
 
 @pytest.mark.parametrize("params", [
