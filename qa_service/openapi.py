@@ -4,6 +4,7 @@ Built once per app from the settings (the limits on question length and top_k ar
 """
 from __future__ import annotations
 
+from .citation import CSL_TYPE
 from .documents import CHUNK_KINDS
 from .query import DEFAULT_MODE, FILTER_FIELDS, MAX_FILTER_CHARS, MAX_WAHLPERIODE, MIN_WAHLPERIODE, MODES
 
@@ -198,7 +199,7 @@ def _schemas(settings) -> dict:
             "description": "One CSL-JSON item (Citation Style Language 1.0.2); fields the document lacks are absent",
             "properties": {
                 "id": string,
-                "type": {"type": "string", "enum": ["report"]},
+                "type": {"type": "string", "enum": [CSL_TYPE]},
                 "title": string,
                 "author": {"type": "array", "items": {"type": "object", "required": ["literal"],
                                                       "properties": {"literal": string}}},
@@ -247,8 +248,7 @@ def _download_paths(get_parameters: list, bad_request: dict, not_ready: dict, no
             "operationId": "askCsv",
             "summary": "Download the results of GET /api/ask as CSV (UTF-8 with BOM, one row per answer)",
             "parameters": get_parameters,
-            "responses": {"200": _file("CSV attachment: rank, score, chunk_id, drucksache, title, numbers, pages, "
-                                       "answered_on, authority, askers, frage, antwort, citation, url, page_url",
+            "responses": {"200": _file("CSV attachment: a header row, then one row per answer (README: the columns)",
                                        "text/csv", {"type": "string"}),
                           "400": bad_request, "503": not_ready},
         }},
