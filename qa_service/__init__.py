@@ -27,7 +27,7 @@ def create_app(settings=None, *, searcher=None, flask_config=None):
     """
     from flask import Flask
 
-    from . import api, browse, searcher_slot, web
+    from . import api, browse, exports, feeds, searcher_slot, web
     from .config import load_settings
     from .openapi import build_openapi
 
@@ -47,6 +47,8 @@ def create_app(settings=None, *, searcher=None, flask_config=None):
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(browse.bp)
+    app.register_blueprint(feeds.bp)
+    app.register_blueprint(exports.bp)
     api.register_error_handlers(app)
     app.after_request(_security_headers)
     _enable_cors(app, settings.cors_origins)

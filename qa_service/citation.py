@@ -1,4 +1,4 @@
-"""Citation text and link for one answer, German, ready to paste.
+"""Citation text and links for one answer, German, ready to paste; the same reference as CSL-JSON and BibTeX.
 
 Built only from what the document states: a field the document lacks is left out, never guessed.
 Example: `Antwort des Senats vom 22.11.2021 auf die Schriftliche Anfrage der Abgeordneten Anne Helm und Niklas
@@ -14,14 +14,17 @@ from .documents import Asker, Chunk, Document
 _LETTER_SUFFIX = re.compile(r"^(\d+(?:\.\d+)*)\.?([a-z])$")
 
 
-def german_date(iso: str | None) -> str | None:
-    """Return an ISO date as "22.11.2021", or None when it is missing or not a date."""
-    if not iso:
-        return None
+def _iso_date(iso: str | None) -> date | None:
     try:
-        return date.fromisoformat(iso).strftime("%d.%m.%Y")
+        return date.fromisoformat(iso) if iso else None
     except ValueError:
         return None
+
+
+def german_date(iso: str | None) -> str | None:
+    """Return an ISO date as "22.11.2021", or None when it is missing or not a date."""
+    day = _iso_date(iso)
+    return day.strftime("%d.%m.%Y") if day else None
 
 
 def _join(items: list[str]) -> str:
@@ -125,6 +128,116 @@ def citation_text(document: Document, chunk: Chunk) -> str:
     return ", ".join(parts)
 
 
+def page_url(document: Document, chunk: Chunk) -> str | None:
+    """Return the PDF link that opens at the chunk's first page (`…pdf#page=3`, RFC 3778); None without a link."""
+    if not document.source_url:
+        return None
+    url = document.source_url.split("#", 1)[0]
+    return f"{url}#page={min(chunk.pages)}" if chunk.pages else url
+
+
 def citation(document: Document, chunk: Chunk) -> dict:
-    """Return `{"text": citation text, "url": PDF link or None}` for `chunk`."""
-    return {"text": citation_text(document, chunk), "url": document.source_url}
+    """Return `{"text": citation text, "url": PDF link, "page_url": PDF link at the chunk's page}` for `chunk`.
+
+    The text keeps the plain document link: a citation names the document, the page is in "S. 3".
+    """
+    return {"text": citation_text(document, chunk), "url": document.source_url,
+            "page_url": page_url(document, chunk)}
+
+
+# --- the same reference for reference managers (Zotero, Citavi, BibTeX) ---------------------------------------
+
+PUBLISHER = "Abgeordnetenhaus Berlin"
+PUBLISHER_PLACE = "Berlin"
+# CSL 1.0.2 Appendix III: "report" is "a technical report, government report, white paper, brief, or similar work
+# distributed by an institution"; "legislation" is "a law or resolution enacted by a governing body", which an
+# answer to a parliamentary question is not.
+CSL_TYPE = "report"
+_BIBTEX_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+# What LaTeX reads as markup. Braces become commands, not \{ and \}: BibTeX counts every brace, escaped or not.
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\textbraceleft{}", "}": r"\textbraceright{}",
+                  "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "^": r"\textasciicircum{}",
+                  "~": r"\textasciitilde{}"}
+_BIBTEX_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]+")
+
+
+def _page_range(pages: tuple[int, ...], dash: str) -> str | None:
+    """Return "3", "2{dash}4" for a run of pages, "2, 4" for pages apart; None without pages."""
+    pages = sorted(set(pages))
+    if not pages:
+        return None
+    if pages == list(range(pages[0], pages[-1] + 1)):
+        return str(pages[0]) if len(pages) == 1 else f"{pages[0]}{dash}{pages[-1]}"
+    return ", ".join(str(p) for p in pages)
+
+
+def csl_item(document: Document, chunk: Chunk) -> dict:
+    """Return the chunk's reference as one CSL-JSON item (the answering Senatsverwaltung as author)."""
+    item = {"id": chunk.chunk_id, "type": CSL_TYPE, "language": "de", "publisher": PUBLISHER,
+            "publisher-place": PUBLISHER_PLACE}
+    if document.title:
+        item["title"] = " ".join(document.title.split())
+    if document.authority:
+        # A literal name: an institution has no family and given name to be inverted or abbreviated.
+        item["author"] = [{"literal": document.authority}]
+    issued = _iso_date(document.answered_on)
+    if issued:
+        item["issued"] = {"date-parts": [[issued.year, issued.month, issued.day]]}
+    if document.doc_type:
+        item["genre"] = document.doc_type
+    if document.drucksache:
+        item["number"] = document.drucksache
+    if document.source_url:
+        item["URL"] = document.source_url
+    pages = _page_range(chunk.pages, "-")
+    if pages:
+        item["page"] = pages
+    if part_phrase(chunk):
+        item["section"] = part_phrase(chunk)
+    return item
+
+
+def latex_escape(text: str) -> str:
+    """Return `text` with every character LaTeX reads as markup written as a command; whitespace collapsed."""
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in " ".join(text.split()))
+
+
+def citation_key(chunk: Chunk) -> str:
+    """Return the chunk id as a BibTeX key and file name ("S19-10041#5a" -> "S19-10041_5a")."""
+    return _BIBTEX_KEY_UNSAFE.sub("_", chunk.chunk_id).strip("_") or "antwort"
+
+
+def bibtex_entry(document: Document, chunk: Chunk) -> str:
+    """Return the chunk's reference as one BibTeX @techreport entry (UTF-8; biblatex reads `date` and `langid`)."""
+    lines = []
+
+    def add(name: str, value: str, braced: bool = True) -> None:
+        lines.append(f"  {name} = {{{value}}}," if braced else f"  {name} = {value},")
+
+    if document.authority:
+        # Double braces: a corporate author, not "Inneres, Senatsverwaltung für".
+        add("author", "{" + latex_escape(document.authority) + "}")
+    # Double braces keep the German capitalisation that styles would otherwise lowercase.
+    title = document.title or (f"Drucksache {document.drucksache}" if document.drucksache else document.document_id)
+    add("title", "{" + latex_escape(title) + "}")
+    add("institution", latex_escape(PUBLISHER))
+    add("address", latex_escape(PUBLISHER_PLACE))
+    if document.doc_type:
+        add("type", latex_escape(document.doc_type))
+    if document.drucksache:
+        add("number", latex_escape(document.drucksache))
+    issued = _iso_date(document.answered_on)
+    if issued:
+        add("year", str(issued.year))
+        add("month", _BIBTEX_MONTHS[issued.month - 1], braced=False)  # a macro: styles print it in their language
+        add("date", issued.isoformat())
+    pages = _page_range(chunk.pages, "--")
+    if pages:
+        add("pages", pages)
+    if part_phrase(chunk):
+        add("note", latex_escape(part_phrase(chunk)))
+    if document.source_url:
+        # url is read verbatim; only a brace could end the field early.
+        add("url", document.source_url.replace("{", "%7B").replace("}", "%7D"))
+    add("langid", "ngerman")
+    return f"@techreport{{{citation_key(chunk)},\n" + "\n".join(lines) + "\n}\n"

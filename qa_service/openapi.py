@@ -4,6 +4,7 @@ Built once per app from the settings (the limits on question length and top_k ar
 """
 from __future__ import annotations
 
+from .citation import CSL_TYPE
 from .documents import CHUNK_KINDS
 from .query import CANDIDATE_POOL, DEFAULT_MODE, DEFAULT_SORT, FILTER_FIELDS, MAX_FILTER_CHARS, MAX_WAHLPERIODE, \
     MIN_WAHLPERIODE, MODES, SORTS
@@ -118,9 +119,14 @@ def _schemas(settings) -> dict:
         },
         "Citation": {
             "type": "object",
-            "required": ["text", "url"],
+            "required": ["text", "url", "page_url"],
             "properties": {"text": {"type": "string", "description": "German citation, ready to paste"},
-                           "url": _nullable({"type": "string", "format": "uri"})},
+                           "url": _nullable({"type": "string", "format": "uri"}),
+                           "page_url": _nullable({"type": "string", "format": "uri",
+                                                  "description": "the PDF opened at the chunk's first page "
+                                                                 "(`…pdf#page=3`, RFC 3778)",
+                                                  "example": "https://pardok.parlament-berlin.de/starweb/adis/"
+                                                             "citat/VT/19/SchrAnfr/S19-10041.pdf#page=3"})},
         },
         "Chunk": {
             "type": "object",
@@ -191,6 +197,39 @@ def _schemas(settings) -> dict:
                 "took_ms": {"type": "number", "minimum": 0, "description": "time spent searching"},
             },
         },
+        "ResultsDownload": {
+            "type": "object",
+            "required": ["question", "mode", "results"],
+            "properties": {
+                "question": string,
+                "mode": {"type": "string", "enum": list(MODES)},
+                "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
+            },
+        },
+        "CslItem": {
+            "type": "object",
+            "required": ["id", "type"],
+            "description": "One CSL-JSON item (Citation Style Language 1.0.2); fields the document lacks are absent",
+            "properties": {
+                "id": string,
+                "type": {"type": "string", "enum": [CSL_TYPE]},
+                "title": string,
+                "author": {"type": "array", "items": {"type": "object", "required": ["literal"],
+                                                      "properties": {"literal": string}}},
+                "issued": {"type": "object", "required": ["date-parts"],
+                           "properties": {"date-parts": {"type": "array", "minItems": 1, "maxItems": 1,
+                                                         "items": {"type": "array", "items": integer,
+                                                                   "minItems": 1, "maxItems": 3}}}},
+                "number": string,
+                "genre": string,
+                "publisher": string,
+                "publisher-place": string,
+                "URL": {"type": "string", "format": "uri"},
+                "page": string,
+                "section": string,
+                "language": string,
+            },
+        },
         "Health": {
             "type": "object",
             "required": ["status", "documents", "chunks", "model", "built_at"],
@@ -207,6 +246,50 @@ def _schemas(settings) -> dict:
 
 def _query(name: str, schema: dict, description: str, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+def _file(description: str, media_type: str, schema: dict) -> dict:
+    return {"description": description, "content": {media_type: {"schema": schema}}}
+
+
+def _download_paths(get_parameters: list, bad_request: dict, not_ready: dict, not_found: dict) -> dict:
+    """Return the paths of the downloads (exports.py)."""
+    chunk_id = {"name": "chunk_id", "in": "path", "required": True, "schema": {"type": "string"},
+                "description": "e.g. S19-10041#5a (percent-encode # as %23)"}
+    return {
+        "/api/ask.csv": {"get": {
+            "operationId": "askCsv",
+            "summary": "Download the results of GET /api/ask as CSV (UTF-8 with BOM, one row per answer)",
+            "parameters": get_parameters,
+            "responses": {"200": _file("CSV attachment: a header row, then one row per answer (README: the columns)",
+                                       "text/csv", {"type": "string"}),
+                          "400": bad_request, "503": not_ready},
+        }},
+        "/api/ask.json": {"get": {
+            "operationId": "askJson",
+            "summary": "Download the results of GET /api/ask as a JSON file",
+            "parameters": get_parameters,
+            "responses": {"200": _file("JSON attachment: the results of GET /api/ask", "application/json",
+                                       {"$ref": "#/components/schemas/ResultsDownload"}),
+                          "400": bad_request, "503": not_ready},
+        }},
+        "/api/chunks/{chunk_id}/citation.csl.json": {"get": {
+            "operationId": "getChunkCsl",
+            "summary": "One chunk's citation as CSL-JSON (for Zotero and other reference managers)",
+            "parameters": [chunk_id],
+            "responses": {"200": _file("A CSL-JSON list with one item", "application/vnd.citationstyles.csl+json",
+                                       {"type": "array", "minItems": 1, "maxItems": 1,
+                                        "items": {"$ref": "#/components/schemas/CslItem"}}),
+                          "404": not_found, "503": not_ready},
+        }},
+        "/api/chunks/{chunk_id}/citation.bib": {"get": {
+            "operationId": "getChunkBibtex",
+            "summary": "One chunk's citation as a BibTeX @techreport entry",
+            "parameters": [chunk_id],
+            "responses": {"200": _file("A BibTeX entry (UTF-8)", "application/x-bibtex", {"type": "string"}),
+                          "404": not_found, "503": not_ready},
+        }},
+    }
 
 
 def build_openapi(settings) -> dict:
@@ -290,6 +373,7 @@ def build_openapi(settings) -> dict:
                                           "content": {"application/json": {"schema": {"type": "object"}}}}},
                 },
             },
+            **_download_paths(get_parameters, bad_request, not_ready, not_found),
             "/healthz": {
                 "get": {
                     "operationId": "health",

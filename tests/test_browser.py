@@ -143,3 +143,21 @@ def test_document_page_shows_the_whole_answer_and_links_back_and_forth(page, liv
     page.wait_for_url(lambda url: "/documents/S19-10006#" in url)
     anchor = page.url.rsplit("#", 1)[1]
     assert page.locator(f"section.doc-chunk[id='{anchor}']").is_visible()
+def test_result_page_links_its_feed_and_the_link_returns_the_feed(page, live_server):
+    import feedparser
+    import requests
+
+    page.goto(live_server + "/")
+    submit_question(page, "Solaranlagen in Pankow")
+    alternate = page.locator('head link[rel="alternate"][type="application/atom+xml"]')
+    assert alternate.count() == 1
+    subscribe = page.get_by_role("link", name="Diese Suche abonnieren")
+    assert subscribe.is_visible()
+    href = subscribe.get_attribute("href")
+    assert alternate.get_attribute("href") == href and "q=Solaranlagen" in href
+    response = requests.get(live_server + href, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/atom+xml")
+    feed = feedparser.parse(response.content)
+    assert not feed.bozo and feed.entries
+    assert all(entry.link.startswith(live_server + "/chunks/") for entry in feed.entries)

@@ -1,7 +1,9 @@
 """Citation text: German, ready to paste, built only from the fields a document has."""
 import pytest
 
-from qa_service.citation import citation, citation_text, pages_phrase
+from web_fixtures import app, client, searcher  # noqa: F401  (fixtures)
+
+from qa_service.citation import citation, citation_text, page_url, pages_phrase
 from qa_service.documents import Asker, Chunk, Document
 
 URL = "https://pardok.parlament-berlin.de/starweb/adis/citat/VT/19/SchrAnfr/S19-10041.pdf"
@@ -89,3 +91,26 @@ def test_citation_dict_has_text_and_pdf_link():
     cite = citation(make_doc(), make_chunk())
     assert cite["url"] == URL
     assert cite["text"].startswith("Antwort des Senats vom 22.11.2021")
+
+
+def test_page_url_opens_the_pdf_at_the_chunks_first_page_and_the_text_keeps_the_plain_link():
+    cite = citation(make_doc(), make_chunk(pages=(4, 3, 5)))
+    assert cite["page_url"] == URL + "#page=3"
+    assert cite["url"] == URL
+    assert cite["text"].endswith(", S. 3–5, " + URL)
+
+
+def test_page_url_without_pages_is_the_document_link_and_without_link_none():
+    assert page_url(make_doc(), make_chunk(pages=())) == URL
+    assert page_url(make_doc(source_url=None), make_chunk()) is None
+    # A link that has a fragment already gets the page instead of a second fragment.
+    assert page_url(make_doc(source_url=URL + "#view=fit"), make_chunk(pages=(2,))) == URL + "#page=2"
+
+
+def test_api_and_web_page_link_the_pdf_at_the_page(client):
+    body = client.get("/api/chunks/S19-10041%235a").get_json()
+    assert body["citation"]["page_url"] == URL + f"#page={min(body['pages'])}"
+    result = client.get("/api/ask", query_string={"q": "Delikte der EG Quer", "drucksache": "19/10041"}).get_json()
+    assert all(r["citation"]["page_url"] == URL + f"#page={min(r['pages'])}" for r in result["results"])
+    html = client.get("/chunks/S19-10041%235a").get_data(as_text=True)
+    assert f'href="{URL}#page={min(body["pages"])}"' in html

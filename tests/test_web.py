@@ -108,7 +108,7 @@ def test_query_renders_results_with_frage_answer_and_citation(client, searcher):
     html = response.get_data(as_text=True)
     top = searcher.search(SOLAR_QUESTION, top_k=5, mode="keyword")[0]
     assert top.document.document_id == "S19-10006"
-    assert 'href="https://pardok.parlament-berlin.de/starweb/adis/citat/VT/19/SchrAnfr/S19-10006.pdf"' in html
+    assert f'href="https://pardok.parlament-berlin.de/starweb/adis/citat/VT/19/SchrAnfr/S19-10006.pdf#page={min(top.chunk.pages)}"' in html
     assert "Drucksache 19/10006" in html
     assert f'<span class="card-heading">{chunk_heading(top.chunk)}</span>' in html
     page = parse(html)
