@@ -21,6 +21,8 @@ EVAL_DEPTH = 10
 DEFAULT_GROUP = "ungrouped"
 # Questions the corpus cannot answer (`"relevant": []`): no recall to measure, they are counted apart.
 UNANSWERABLE = "unanswerable"
+# Resamples of the bootstrap intervals of R@1 and R@5: enough for two stable decimals.
+BOOTSTRAP_RESAMPLES = 2000
 # Rank-1 misses listed per mode in the report, so a long file cannot blow up the output.
 MAX_MISSES = 200
 
@@ -114,6 +116,23 @@ def mean_scores(scores: Sequence[Mapping[str, float]]) -> dict:
     return row
 
 
+def bootstrap_interval(values: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
+                       seed: int = 0) -> tuple[float, float]:
+    """Return the 95% percentile-bootstrap interval of the mean of `values` (seeded: the same every run)."""
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    if not len(data):
+        return 0.0, 0.0
+    means = np.random.default_rng(seed).choice(data, size=(resamples, len(data)), replace=True).mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return round(float(low), 4), round(float(high), 4)
+
+
+def _intervals(scores: Sequence[Mapping[str, float]]) -> dict:
+    return {metric: list(bootstrap_interval([s[metric] for s in scores])) for metric in ("recall@1", "recall@5")}
+
+
 def evaluate_rankings(queries: Sequence[Query],
                       rankings: Mapping[str, Sequence[str] | Mapping[str, float]]) -> dict:
     """Score `{query_id: ranking}` against the queries' judgements, overall and per group, listing rank-1 misses.
@@ -146,6 +165,9 @@ def evaluate_rankings(queries: Sequence[Query],
         "overall": mean_scores(per_query),
         "groups": {group: mean_scores(scores) for group, scores in groups.items()},
         "unanswerable": unanswerable,
+        # How sure the means are: a few hundred questions leave a few points either way.
+        "ci95": {"overall": _intervals(per_query),
+                 "groups": {group: _intervals(scores) for group, scores in groups.items()}},
         "misses_at_1": misses[:MAX_MISSES],
     }
 

@@ -369,3 +369,16 @@ def test_an_empty_judgement_outside_the_unanswerable_group_is_a_bad_line(tmp_pat
     path = _write(tmp_path, '{"id": "a", "question": "eins", "relevant": [], "group": "para"}')
     with pytest.raises(InvalidQueryError, match=":1: .*unanswerable"):
         load_queries(path)
+
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_questions():
+    from qa_service.evaluation import bootstrap_interval
+
+    few = [1.0, 0.0] * 10
+    many = [1.0, 0.0] * 200
+    low, high = bootstrap_interval(few)
+    assert low < 0.5 < high
+    many_low, many_high = bootstrap_interval(many)
+    assert low < many_low < 0.5 < many_high < high
+    assert bootstrap_interval(few) == (low, high)  # seeded
+    assert bootstrap_interval([1.0] * 30) == (1.0, 1.0)
