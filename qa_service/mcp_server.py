@@ -9,6 +9,7 @@ index is a tool error (`isError`) with a one-line message, never a traceback, an
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -374,5 +375,11 @@ def serve_http(settings, host: str = "127.0.0.1", port: int = 8001) -> None:
     server = build_server(settings)
     # The SDK turns on DNS-rebinding protection (Host and Origin checks) when `host` is a loopback name.
     app = server.streamable_http_app(streamable_http_path=HTTP_PATH, host=host)
+    # Bound here, not by uvicorn: uvicorn exits with code 3 when it cannot bind, the CLI's code for "no index".
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listener = socket.create_server((host, port), family=family)
+    except (OSError, OverflowError) as exc:
+        raise QAError(f"cannot listen on {host}:{port}: {exc}") from exc
     print(f"qa-service: MCP server on http://{host}:{port}{HTTP_PATH}", file=sys.stderr, flush=True)
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run(sockets=[listener])

@@ -204,6 +204,16 @@ def test_mcp_refuses_an_impossible_port(capsys):
     assert capsys.readouterr().err.startswith("error: --port must be between 0 and 65535")
 
 
+def test_http_server_on_a_port_in_use_exits_1_with_one_line():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "qa_service.cli", "mcp", "--transport", "http", "--port",
+                                 str(port)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot listen on 127.0.0.1:{port}")
+
+
 # --- the stdio transport: `qa-service mcp` as a subprocess -------------------------------------------------------
 
 def run_stdio(index_dir: Path, log_path: Path, scenario):
