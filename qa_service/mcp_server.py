@@ -25,7 +25,7 @@ from .errors import IndexMissingError, InvalidQueryError, NotFoundError, QAError
 from .openapi import filter_schema
 from .payloads import chunk_with_document, document_with_chunks, public_metadata, results_payload
 from .query import DEFAULT_MODE, FILTER_FIELDS, MODES, parse_ask, parse_filters, shown
-from .quotes import MIN_QUOTE_CHARS, MIN_QUOTE_WORDS, looks_like_quote
+from .quotes import MIN_QUOTE_CHARS, MIN_QUOTE_WORDS, looks_like_quote, normalized_text
 from .searcher_slot import SearcherSlot
 
 SERVER_NAME = "qa-service"
@@ -160,9 +160,15 @@ class QATools:
         # Verbatim quotes rank first, so the exact matches among the max_top_k best are all there are (up to it).
         hits = [hit for hit in self.slot.get().search_request(request) if hit.match == "exact"]
         payload = results_payload(request.question, hits, request.mode)
-        payload["found"] = bool(hits)
-        if hits:
+        # The searcher also calls a near-verbatim quote "exact", but only when no answer holds the text verbatim;
+        # a journalist must know which of the two it is.
+        verbatim = bool(hits) and normalized_text(request.question) in normalized_text(hits[0].chunk.antwort)
+        payload["found"], payload["verbatim"] = bool(hits), verbatim
+        if verbatim:
             return payload, f"Found verbatim in {len(hits)} answer(s).\n\n" + results_text(payload)
+        if hits:
+            return payload, (f"NOT FOUND VERBATIM, but nearly: {len(hits)} answer(s) hold this text with small "
+                             "differences; compare it with the answer before quoting.\n\n" + results_text(payload))
         return payload, ("NOT FOUND VERBATIM: no answer in the index contains this text word for word (case, "
                          "punctuation and spacing ignored). Use search_answers to find answers in other words.")
 
@@ -297,8 +303,9 @@ class QATools:
                 "find_quote", "Check a quote",
                 "Check whether a text occurs verbatim in an official answer (case, punctuation, spacing and line "
                 f"breaks ignored; at least {MIN_QUOTE_WORDS} words and {MIN_QUOTE_CHARS} letters) and return every "
-                "answer that holds it, with its citation: use it to verify a quote before publishing it. `found` "
-                "is false (and the text says NOT FOUND VERBATIM) when no answer holds it word for word.",
+                "answer that holds it, with its citation: use it to verify a quote before publishing it. "
+                "`verbatim` is true when an answer holds it word for word; otherwise the text says NOT FOUND "
+                "VERBATIM, and `found` is true only if answers hold it nearly (a few letters differ).",
                 _object({"text": {**question, "description": "the sentence or passage to look up"}},
                         required=["text"]),
                 self.find_quote),

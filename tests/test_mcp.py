@@ -151,10 +151,21 @@ def test_find_quote_finds_a_sentence_pasted_with_other_case_and_spacing(server, 
     pasted = "  " + sentence.upper().replace(" ", "\n ") + "  "
     result = run(server, lambda client: client.call_tool("find_quote", {"text": pasted}))
     assert not result.is_error and result.structured_content["found"] is True
+    assert result.structured_content["verbatim"] is True
     results = result.structured_content["results"]
     assert chunk.chunk_id in [r["chunk_id"] for r in results]
     assert {r["match"] for r in results} == {"exact"}
     assert text_of(result).startswith("Found verbatim") and "Match: exact" in text_of(result)
+
+
+def test_find_quote_tells_a_nearly_verbatim_quote_from_a_verbatim_one(server, searcher):  # noqa: F811
+    chunk, sentence = _a_sentence(searcher)
+    middle = len(sentence) // 2 + sentence[len(sentence) // 2:].index(" ") + 1
+    altered = sentence[:middle] + "X" + sentence[middle + 1:]  # one letter of a word changed
+    result = run(server, lambda client: client.call_tool("find_quote", {"text": altered}))
+    assert result.structured_content["found"] is True and result.structured_content["verbatim"] is False
+    assert chunk.chunk_id in [r["chunk_id"] for r in result.structured_content["results"]]
+    assert text_of(result).startswith("NOT FOUND VERBATIM, but nearly")
 
 
 def test_find_quote_says_clearly_when_the_text_is_not_there(server):
@@ -162,6 +173,7 @@ def test_find_quote_says_clearly_when_the_text_is_not_there(server):
     result = run(server, lambda client: client.call_tool("find_quote", {"text": text}))
     assert not result.is_error
     assert result.structured_content["found"] is False and result.structured_content["results"] == []
+    assert result.structured_content["verbatim"] is False
     assert text_of(result).startswith("NOT FOUND VERBATIM")
 
 
