@@ -138,6 +138,22 @@ def cmd_serve(args) -> int:
     return EXIT_OK
 
 
+# --- mcp ---------------------------------------------------------------------------------------------------
+
+def cmd_mcp(args) -> int:
+    """Serve the MCP tools for LLM agents over stdio or streamable HTTP."""
+    from .mcp_server import serve_http, serve_stdio
+
+    if not 0 <= args.port <= 65535:
+        raise QAError(f"--port must be between 0 and 65535, got {args.port}")
+    settings = load_settings(index_dir=args.index, model=args.model)
+    if args.transport == "http":
+        serve_http(settings, host=args.host, port=args.port)
+    else:
+        serve_stdio(settings)
+    return EXIT_OK
+
+
 # --- eval --------------------------------------------------------------------------------------------------
 
 def cmd_eval(args) -> int:
@@ -267,6 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--threads", type=int, help="worker threads (default 8 or QA_SERVER_THREADS)")
+    p.add_argument("--index", help="index folder (default: index/ or QA_INDEX_DIR)")
+    p.add_argument("--model", help="embedding model; must match the index (default: the index's model)")
+
+    p = add("mcp", cmd_mcp, "Serve search, answers, documents and quote checks as MCP tools for LLM agents "
+            "(stdio by default, or streamable HTTP at /mcp).",
+            "qa-service mcp --transport http --port 8001")
+    p.add_argument("--transport", choices=("stdio", "http"), default="stdio",
+                   help="stdio (default: the client starts this command) or http (streamable HTTP at /mcp)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on with --transport http (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8001, help="port with --transport http (default 8001)")
     p.add_argument("--index", help="index folder (default: index/ or QA_INDEX_DIR)")
     p.add_argument("--model", help="embedding model; must match the index (default: the index's model)")
 
