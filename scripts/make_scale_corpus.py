@@ -77,6 +77,8 @@ class Source:
 
 def load_sources(folder: Path) -> list[Source]:
     """Return the documents of `folder` (text files and PDFs) that have a Drucksache number, in file order."""
+    if not folder.exists():
+        raise QAError(f"{folder}: no such file or folder")
     sources = []
     for path in find_document_files(folder):
         document = parse_file(path)
