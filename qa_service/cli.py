@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
             "qa-service build --corpus corpus --index index")
     p.add_argument("--corpus", help="corpus folder (default: corpus/ or QA_CORPUS_DIR)")
     p.add_argument("--index", help="index folder (default: index/ or QA_INDEX_DIR)")
-    p.add_argument("--model", help="'e5' (default) or 'sentence-transformers:<name-or-path>' (or QA_MODEL)")
+    p.add_argument("--model", help="'e5' (default), 'sentence-transformers:<name-or-path>', or 'hash' (tests and benchmarks only; or QA_MODEL)")
     p.add_argument("--factory", help="FAISS index factory string, or 'auto' (default; or QA_INDEX_FACTORY)")
     p.add_argument("--rebuild", action="store_true", help="re-embed every document")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
