@@ -100,9 +100,11 @@ def format_results_text(question: str, hits) -> str:
     """Return the hits as plain text for the terminal: rank, score, Frage, verbatim answer, citation."""
     from .citation import chunk_heading, citation
 
+    from .search import no_answer
+
     if not hits:
         return f"No answer found for: {question}"
-    blocks = []
+    blocks = ["No answer matches the question well; similar answers:"] if no_answer(question, hits) else []
     for hit in hits:
         chunk, document = hit.chunk, hit.document
         header = f"{hit.rank}. [{hit.score:.3f}] {chunk.document_id} {chunk_heading(chunk)}"

@@ -84,6 +84,10 @@ def results_text(payload: dict) -> str:
     if not results:
         return f"No answer found for: {payload['question']}"
     blocks = [f"{len(results)} answer(s) for: {payload['question']}"]
+    if payload.get("no_answer"):
+        # Said first, so an agent does not quote a loosely related answer as if it were the answer.
+        blocks[0] = (f"NO ANSWER MATCHES WELL for: {payload['question']}. These {len(results)} answer(s) are only "
+                     "similar; do not present them as the answer to the question.")
     blocks += [_answer_block(hit, f"{hit['rank']}. ", _how(hit["match"], payload["mode"]) + f", score {hit['score']}")
                for hit in results]
     return "\n\n".join(blocks)

@@ -189,9 +189,12 @@ def _schemas(settings) -> dict:
         },
         "AskResponse": {
             "type": "object",
-            "required": ["question", "mode", "results", "took_ms"],
+            "required": ["question", "mode", "no_answer", "results", "took_ms"],
             "properties": {
                 "question": string,
+                "no_answer": {"type": "boolean",
+                              "description": ("true when no result answers the question well (a calibrated "
+                                              "threshold); the results are then only similar answers")},
                 "mode": {"type": "string", "enum": list(MODES)},
                 "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
                 "took_ms": {"type": "number", "minimum": 0, "description": "time spent searching"},
@@ -199,9 +202,10 @@ def _schemas(settings) -> dict:
         },
         "ResultsDownload": {
             "type": "object",
-            "required": ["question", "mode", "results"],
+            "required": ["question", "mode", "no_answer", "results"],
             "properties": {
                 "question": string,
+                "no_answer": {"type": "boolean"},
                 "mode": {"type": "string", "enum": list(MODES)},
                 "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
             },

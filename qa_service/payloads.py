@@ -69,8 +69,11 @@ def hit_payload(hit) -> dict:
 
 
 def results_payload(question: str, hits: list, mode: str) -> dict:
-    """Return `{"question", "mode", "results"}`: the answer of `POST /api/ask` and `qa-service ask --json`."""
-    return {"question": question, "mode": mode, "results": [hit_payload(hit) for hit in hits]}
+    """Return `{"question", "mode", "no_answer", "results"}`: the answer of `POST /api/ask` and `ask --json`."""
+    from .search import no_answer
+
+    return {"question": question, "mode": mode, "no_answer": no_answer(question, hits),
+            "results": [hit_payload(hit) for hit in hits]}
 
 
 def health_payload(index) -> dict:

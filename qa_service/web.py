@@ -10,6 +10,7 @@ from .facets import facets
 from .parties import KNOWN_PARTIES, party_key
 from .query import CANDIDATE_POOL, DEFAULT_SORT, FILTER_FIELDS, MAX_FILTER_CHARS, MAX_WAHLPERIODE, \
     MIN_WAHLPERIODE, URL_PARAMETERS, parse_ask_parameters
+from .search import no_answer
 from .searcher_slot import get_searcher
 
 bp = Blueprint("web", __name__)
@@ -177,7 +178,7 @@ def index():
                "sorts": SORT_LABELS, "facets": [], "candidate_pool": CANDIDATE_POOL,
                "max_chars": settings.max_question_chars, "max_filter_chars": MAX_FILTER_CHARS,
                "wahlperioden": range(MAX_WAHLPERIODE_SHOWN, MIN_WAHLPERIODE_SHOWN - 1, -1),
-               "cards": None, "error": None}
+               "cards": None, "no_answer": False, "error": None}
     if not form["q"].strip():
         return render_template("index.html", **context)
 
@@ -186,6 +187,7 @@ def index():
         ask = parse_ask_parameters(args, settings)
         hits, candidates = get_searcher().search_with_candidates(ask)
         context["cards"] = [card(h.document, h.chunk, h) for h in hits]
+        context["no_answer"] = bool(hits) and no_answer(ask.question, hits)
         # Links carry the parameters the page was given, not the form's defaults.
         context["facets"] = facet_links(facets(candidates), {name: values[0] for name, values in args.items()})
     except InvalidQueryError as exc:

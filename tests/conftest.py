@@ -103,3 +103,17 @@ def real_index(tmp_path_factory) -> Path:
     index_dir = base / "index"
     build_index(make_settings(corpus, index_dir), progress=False)
     return index_dir
+
+
+@pytest.fixture(scope="session")
+def text_index(tmp_path_factory) -> Path:
+    """An index with the real default model over the six text documents of the corpus (not the PDFs): the corpus
+    that eval/questions.jsonl was written and tuned for."""
+    from qa_service.index import build_index
+
+    base = tmp_path_factory.mktemp("text")
+    corpus = base / "corpus"
+    shutil.copytree(CORPUS_DIR, corpus, ignore=shutil.ignore_patterns("*.pdf"))
+    index_dir = base / "index"
+    build_index(make_settings(corpus, index_dir), progress=False)
+    return index_dir

@@ -463,3 +463,10 @@ def test_fullwidth_letters_find_the_same_answers_in_keyword_mode(client):
     wide = client.get("/api/ask", query_string={"q": fullwidth, "mode": "keyword"}).get_json()
     assert plain["results"]
     assert [r["chunk_id"] for r in wide["results"]] == [r["chunk_id"] for r in plain["results"]]
+
+
+def test_the_answer_says_whether_any_result_answers_well(client):
+    body = client.post("/api/ask", json={"question": "Solaranlagen auf öffentlichen Gebäuden in Pankow"}).get_json()
+    assert isinstance(body["no_answer"], bool)
+    nothing = client.post("/api/ask", json={"question": "Solaranlagen", "filters": {"drucksache": "99/1"}}).get_json()
+    assert nothing["results"] == [] and nothing["no_answer"] is True

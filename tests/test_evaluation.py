@@ -19,6 +19,7 @@ from qa_service.evaluation import (
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
+DEV = ROOT / "eval" / "dev"
 CORPUS = ROOT / "corpus"
 
 
@@ -311,8 +312,9 @@ def test_cli_eval_without_an_index_says_what_to_run(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_shipped_set_meets_the_quality_floors_with_the_real_model(real_index, capsys):
-    assert main(["eval", str(QUESTIONS), "--index", str(real_index), "--json"]) == 0
+def test_shipped_set_meets_the_quality_floors_with_the_real_model(text_index, capsys):
+    # In the corpus the set was written for (the six text documents); in the whole corpus see the next test.
+    assert main(["eval", str(QUESTIONS), "--index", str(text_index), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert "unknown_relevant" not in report
     modes = report["modes"]
@@ -326,6 +328,51 @@ def test_shipped_set_meets_the_quality_floors_with_the_real_model(real_index, ca
             assert row[metric] >= best_single, (group, metric)
 
 
+def _hybrid(path: Path, index: Path, capsys) -> dict:
+    assert main(["eval", str(path), "--index", str(index), "--json", "--mode", "hybrid"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert "unknown_relevant" not in report
+    return report["modes"]["hybrid"]
+
+
+@pytest.mark.slow
+def test_shipped_set_in_the_whole_corpus_holds_todays_figures(real_index, capsys):
+    # The eleven PDFs compete as distractors: hybrid R@1 .833 / R@5 .982 when they came (README "Evaluation").
+    hybrid = _hybrid(QUESTIONS, real_index, capsys)
+    assert hybrid["overall"]["recall@1"] >= 0.83, [m["id"] for m in hybrid["misses_at_1"]]
+    assert hybrid["overall"]["recall@5"] >= 0.98
+    assert hybrid["groups"]["quote"]["recall@1"] == 1.0
+
+
+# The report part of the development set (eval/dev/README.md), never tuned on: today's figures per group, which no
+# change may lower. Issue 12's floors (R@1 .85, paraphrase .80) are above them and not reached yet.
+REPORT_FLOORS = {"overall": (0.79, 0.98), "paraphrase": (0.76, 0.97), "twin": (0.85, 1.0), "keyword": (0.86, 1.0),
+                 "english": (0.60, 0.95), "journalist": (0.86, 1.0), "quote": (1.0, 1.0)}
+
+
+@pytest.mark.slow
+def test_development_set_report_part_holds_todays_figures(real_index, capsys):
+    hybrid = _hybrid(DEV / "report.jsonl", real_index, capsys)
+    rows = {"overall": hybrid["overall"], **hybrid["groups"]}
+    assert set(rows) == set(REPORT_FLOORS)
+    for group, (recall_1, recall_5) in REPORT_FLOORS.items():
+        assert rows[group]["recall@1"] >= recall_1, (group, rows[group])
+        assert rows[group]["recall@5"] >= recall_5, (group, rows[group])
+    assert hybrid["unanswerable"] == 20
+
+
+def test_development_set_is_split_by_document_and_names_real_chunks():
+    from qa_service.parsing import parse_paths
+
+    chunks = {c.chunk_id for d in parse_paths([ROOT / "corpus"]).documents for c in d.chunks}
+    parts = {name: load_queries(DEV / f"{name}.jsonl") for name in ("tuning", "report")}
+    documents = {name: {r.split("#")[0] for q in queries for r in q.relevant} for name, queries in parts.items()}
+    assert not documents["tuning"] & documents["report"]  # no document in both parts
+    assert len(documents["tuning"] | documents["report"]) == 17
+    for queries in parts.values():
+        assert all(r in chunks for q in queries for r in q.relevant)
+        assert sum(1 for q in queries if q.group == "unanswerable") == 20
+    assert sum(1 for queries in parts.values() for q in queries if q.relevant) >= 400
 HOLDOUT = Path(__file__).resolve().parent.parent / "eval" / "holdout"
 
 
@@ -382,3 +429,19 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_questions():
     assert low < many_low < 0.5 < many_high < high
     assert bootstrap_interval(few) == (low, high)  # seeded
     assert bootstrap_interval([1.0] * 30) == (1.0, 1.0)
+
+
+@pytest.mark.slow
+def test_no_answer_flags_few_answerable_and_many_unanswerable_report_questions(real_index):
+    # Calibrated on the tuning part; measured on the report part. Issue 12 asks for 80% of the unanswerable
+    # flagged: not reached (45% today), so today's figure is the floor.
+    from conftest import make_settings
+    from qa_service.search import no_answer, open_searcher
+
+    searcher = open_searcher(make_settings(ROOT / "corpus", real_index))
+    flagged = {True: [], False: []}
+    for query in load_queries(DEV / "report.jsonl"):
+        hits = searcher.search(query.question, top_k=5)
+        flagged[bool(query.relevant)].append(no_answer(query.question, hits))
+    assert sum(flagged[True]) / len(flagged[True]) <= 0.05
+    assert sum(flagged[False]) / len(flagged[False]) >= 0.40

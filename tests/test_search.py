@@ -450,3 +450,18 @@ def test_match_says_whether_a_hit_shares_words_with_the_question(tiny_index, fak
     # An English question shares no German word: whatever the vectors find is only similar in meaning.
     english = searcher.search("xylophone orchestra rehearsal schedule", top_k=3, mode="semantic")
     assert english and all(h.match == "semantic" for h in english)
+
+
+def test_no_answer_when_nothing_is_close_and_never_for_a_quote(tiny_index, fake_embedder):
+    from dataclasses import replace
+
+    from qa_service.index import load_index
+    from qa_service.search import NO_ANSWER_THRESHOLD, no_answer
+
+    searcher = Searcher(load_index(tiny_index), fake_embedder)
+    assert no_answer("Wann öffnet der Flughafen?", [])
+    hit = searcher.search("Solaranlagen auf öffentlichen Gebäuden in Pankow", top_k=1)[0]
+    far, close = replace(hit, match="semantic", similarity=0.1), replace(hit, similarity=NO_ANSWER_THRESHOLD + 0.01)
+    assert no_answer("Solaranlagen", [far])
+    assert not no_answer("Solaranlagen", [close])
+    assert not no_answer("Solaranlagen", [replace(far, match="exact")])  # a quote is always an answer
