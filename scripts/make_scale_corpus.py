@@ -76,11 +76,17 @@ class Source:
 
 
 def load_sources(folder: Path) -> list[Source]:
-    """Return the documents of `folder` (text files and PDFs) that have a Drucksache number, in file order."""
+    """Return the text documents of `folder` that have a Drucksache number, in file order.
+
+    PDFs are left out: their text layer lays out cover sheets and attachment tables differently, and the rewriting
+    below (a new number in the cover sheet, a distinct word in every paragraph) is written for the text layout.
+    """
     if not folder.exists():
         raise QAError(f"{folder}: no such file or folder")
     sources = []
     for path in find_document_files(folder):
+        if path.suffix.lower() != ".txt":
+            continue
         document = parse_file(path)
         if not document.drucksache or not re.fullmatch(r"\d+/\d+", document.drucksache):
             continue

@@ -246,7 +246,7 @@ def test_an_index_built_with_the_hash_model_answers_through_the_cli(corpus_copy,
     assert json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))["model_id"] == HASH_MODEL_ID
     capsys.readouterr()
     # No --model: `ask` loads the model the index names.
-    assert main(["ask", "Ermittlungsgruppe Quer Strafverfahren Staatsanwaltschaft", "--mode", "semantic",
+    assert main(["ask", "Delikte der EG Quer: Straftaten & Ordnungswidrigkeiten", "--mode", "semantic",
                  "--json", "--top-k", "3", "--index", str(index_dir)]) == 0
     results = json.loads(capsys.readouterr().out)["results"]
     assert len(results) == 3

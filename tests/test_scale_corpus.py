@@ -17,7 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 import make_scale_corpus  # noqa: E402
 
-SOURCES = sorted(parse_paths([CORPUS_DIR]).documents, key=lambda d: d.document_id)
+# The script copies the text documents of the corpus (not its PDFs).
+SOURCES = sorted((d for d in parse_paths([CORPUS_DIR]).documents if d.source_file.endswith(".txt")),
+                 key=lambda d: d.document_id)
 N = 2 * len(SOURCES)  # every source copied twice
 
 
