@@ -578,3 +578,32 @@ def test_sync_build_indexes_the_answers_with_the_exports_metadata(site, tmp_path
     assert citation_text(document, document.chunks[-1]).startswith(
         "Antwort des Senats vom 09.12.2021 auf die Schriftliche Anfrage des Abgeordneten Niklas Schenker (LINKE), "
         "Drucksache 19/10281, „Heizungsausfall in Siedlung der Deutsche Wohnen in Reinickendorf“")
+
+
+@pytest.mark.slow
+def test_a_running_server_serves_what_sync_build_brings_without_a_restart(site, tmp_path, capsys):
+    import requests
+
+    from web_fixtures import start_server, stop_server
+
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    url = site.export("pardok-wp19.xml", "export-wp19-day1.xml")
+    sync_build = ["sync", "--source", url, "--corpus", str(corpus), "--index", str(index), "--pause", "0",
+                  "--quiet", "--build"]
+    assert main(sync_build) == 0
+    process, base_url = start_server(index, tmp_path / "serve.log")
+    try:
+        assert requests.get(f"{base_url}/api/documents/S19-10290", timeout=10).status_code == 404
+        site.export("pardok-wp19.xml", "export-wp19.xml")  # the next day's export: S19-10290 is answered
+        assert main(sync_build) == 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if requests.get(f"{base_url}/api/documents/S19-10290", timeout=10).status_code == 200:
+                break
+            time.sleep(0.5)
+        document = requests.get(f"{base_url}/api/documents/S19-10290", timeout=10).json()
+        assert document["subjects"] == ["Familie", "Vaterschaft"]
+        assert process.poll() is None  # served by the same process
+    finally:
+        stop_server(process)
+    capsys.readouterr()
