@@ -18,6 +18,7 @@ from .api import error_response
 from .citation import chunk_heading, citation, pages_phrase
 from .errors import QAError
 from .query import DEFAULT_MODE, FILTER_FIELDS, FILTER_NAMES, AskRequest, parse_ask_parameters
+from .search import answers_something
 from .searcher_slot import get_searcher
 
 bp = Blueprint("feeds", __name__)
@@ -60,11 +61,6 @@ def parse_feed_request(args, settings) -> tuple[AskRequest, bool]:
     return ask, has_question
 
 
-def _answers_a_question(chunk) -> bool:
-    # As the searcher ranks: a Frage whose answer is missing (a cut-off document) answers nothing.
-    return chunk.kind != "qa" or bool(chunk.antwort.strip())
-
-
 def _day(iso: str | None) -> datetime | None:
     """Return an ISO date as midnight UTC (Atom wants a time), or None when it is missing or not a date."""
     try:
@@ -88,7 +84,7 @@ def newest_chunks(index, filters, limit: int) -> list[tuple]:
     picked = []
     for document in documents:
         picked += [(document, chunk, index.position(chunk.chunk_id)) for chunk in document.chunks
-                   if _answers_a_question(chunk)]
+                   if answers_something(chunk)]
         if len(picked) >= limit:
             break
     return sorted(picked, key=_newest_first)[:limit]

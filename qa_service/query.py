@@ -191,24 +191,23 @@ def parse_top_k(value, settings: Settings, strings: bool = False) -> int:
     return number
 
 
+def _choice(value, name: str, choices: tuple[str, ...], default: str, code: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str) or value not in choices:
+        raise InvalidQueryError(f"unknown {name} {shown(value)!r}; {name} must be one of: {', '.join(choices)}",
+                                code=code, field=name)
+    return value
+
+
 def parse_mode(value) -> str:
     """Return the ranking mode (default "hybrid"), or raise InvalidQueryError for an unknown one."""
-    if value is None:
-        return DEFAULT_MODE
-    if not isinstance(value, str) or value not in MODES:
-        raise InvalidQueryError(f"unknown mode {shown(value)!r}; mode must be one of: {', '.join(MODES)}",
-                                code="invalid_mode", field="mode")
-    return value
+    return _choice(value, "mode", MODES, DEFAULT_MODE, "invalid_mode")
 
 
 def parse_sort(value) -> str:
     """Return the order of the results (default "relevance"), or raise InvalidQueryError for an unknown one."""
-    if value is None:
-        return DEFAULT_SORT
-    if not isinstance(value, str) or value not in SORTS:
-        raise InvalidQueryError(f"unknown sort {shown(value)!r}; sort must be one of: {', '.join(SORTS)}",
-                                code="invalid_sort", field="sort")
-    return value
+    return _choice(value, "sort", SORTS, DEFAULT_SORT, "invalid_sort")
 
 
 def _parse_filter(spec, value, strings: bool):

@@ -80,6 +80,12 @@ def match_kind(quote_span, lexical_score: float) -> str:
     return "lexical" if lexical_score > 0 else "semantic"
 
 
+def answers_something(chunk: Chunk) -> bool:
+    """Return False for a Frage whose answer is missing (a cut-off document): it is kept in the index and can be
+    looked up, but never ranked or listed. Vorbemerkungen and text chunks always count."""
+    return chunk.kind != "qa" or bool(chunk.antwort.strip())
+
+
 def no_answer(question: str, hits: list) -> bool:
     """Return True when none of `hits` answers `question` well (their list is still worth showing as similar)."""
     from .passages import lexical_text
@@ -128,9 +134,7 @@ class Searcher:
         self._exact_dense = len(index.vectors) <= EXACT_DENSE_ROWS and index.ann.is_exact
         index.ann.set_search_effort()
         self._boilerplate = _repeated_sentences(index.chunks)
-        # A Frage whose answer is missing (a cut-off document) answers nothing: it is kept in the index and can be
-        # looked up, but never ranked. Vorbemerkungen and text chunks always count.
-        self._answerable = np.array([c.kind != "qa" or bool(c.antwort.strip()) for c in index.chunks], dtype=bool)
+        self._answerable = np.array([answers_something(c) for c in index.chunks], dtype=bool)
         # Per instance (not a module-level cache), so that a searcher's caches go away with it.
         self._query_vector = lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_query)
         self._answer = lru_cache(maxsize=ANSWER_CACHE_SIZE)(self._normalized_answer)

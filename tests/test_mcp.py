@@ -22,7 +22,7 @@ from qa_service.query import FILTER_NAMES, MODES
 from qa_service.search import open_searcher
 
 from conftest import CORPUS_DIR, make_settings
-from web_fixtures import free_port, searcher  # noqa: F401  (fixture)
+from web_fixtures import free_port, searcher, stop_server  # noqa: F401  (fixture)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOOLS = {"search_answers", "get_answer", "get_document", "list_documents", "find_quote"}
@@ -305,12 +305,7 @@ def http_server(real_index, tmp_path_factory):
                 time.sleep(0.2)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
 
 
 @pytest.mark.slow
