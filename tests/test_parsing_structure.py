@@ -339,3 +339,12 @@ def test_corpus_answer_bodies_lose_no_word(name):
     missing = [w for w in _inner_words(body) if w not in text and not re.fullmatch(r"\d[\d.]*", w)]
     # marker words (`Frage`, `Antwort`, `Zu`) are labels of the chunks, not lost text
     assert [w for w in missing if w not in ("Frage", "Antwort", "zu", "Zu")] == []
+
+
+def test_a_joint_answer_may_name_its_range_with_a_dash():
+    from qa_service.parsing.markers import ANSWER, parse_labels
+
+    for marker in ("Antwort zu den Fragen 5-7:", "Antwort zu den Fragen 5–7:", "Zu 5. - 7.:"):
+        match = ANSWER.match(marker)
+        assert match, marker
+        assert parse_labels(match.group("labels")) == ["5", "6", "7"], marker

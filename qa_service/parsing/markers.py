@@ -16,7 +16,8 @@ _NUMBER_END = r"(?:\.\)|\.|\))?"  # `1.`, `1)`, `1.)`
 # `Zu a):` names a sub-question of the Frage in hand (the context); only with the bracket, so `Zu a.` in a
 # sentence is not read as a marker.
 _LABEL = rf"(?:{NUMBER}{_NUMBER_END}{_LETTER_PART}?|[a-z]\))"
-_LABELS = rf"{_LABEL}(?:\s*(?:,|und|bis|sowie|u\.|&)\s*(?:{NUMBER}{_NUMBER_END})?{_LETTER_PART}?)*"
+# A range is written `5 bis 7` or `5-7` / `5–7` (hyphen or en dash).
+_LABELS = rf"{_LABEL}(?:\s*(?:,|und|bis|[-–]|sowie|u\.|&)\s*(?:{NUMBER}{_NUMBER_END})?{_LETTER_PART}?)*"
 ANSWER = re.compile(
     rf"^(?P<head>(?:Antwort\s+)?[Zz]u\s+(?:(?:den\s+)?Fragen?\s+(?:Nr\.\s*)?)?(?P<labels>{_LABELS})\s*:)\s*(?P<rest>.*)$"
 )
@@ -52,8 +53,8 @@ def normalise_label(number: str, letter: str | None = None) -> str:
 
 
 def parse_labels(text: str, context: str | None = None) -> list[str]:
-    """Return the Frage labels named in an answer marker, ranges expanded (`9. a bis c` -> 9a, 9b, 9c)."""
-    tokens = re.findall(rf"({NUMBER})\.?|\b([a-z])\b(?:\)|\.)?|(bis)", text)
+    """Return the Frage labels named in an answer marker, ranges expanded (`9. a bis c` -> 9a, 9b, 9c; `5-7`)."""
+    tokens = re.findall(rf"({NUMBER})\.?|\b([a-z])\b(?:\)|\.)?|(bis|[-–])", text)
     labels: list[str] = []
     number = context
     pending_range = False
