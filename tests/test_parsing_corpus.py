@@ -52,11 +52,9 @@ EXPECTED_PDF_LABELS = {
     "S19-14497": ["vorbemerkung", "1", "2", "3", "4", "5", "6"] + [f"text-{n}" for n in range(1, 118)],
 }
 # What these PDFs make the parser warn about (their reference text gives the same): S19-10281 answers Frage 6 once
-# with an empty `Antwort zu 6:` and once jointly (`Antwort zu den Fragen 5-7:`); a known defect: `Antwort zu 6:`
-# right after a page break loses its Frage (S19-10300).
+# with an empty `Antwort zu 6:` and once jointly (`Antwort zu den Fragen 5-7:`).
 PDF_DEFECTS = {
     "S19-10281": ("S19-10281 page 3: Frage 6 is answered twice",),
-    "S19-10300": ("S19-10300 page 4: answer to Frage 6 without a Frage",),
 }
 CLEAN_DOCUMENTS = sorted(set(EXPECTED_CHUNKS) | set(EXPECTED_PDF_LABELS) - set(PDF_DEFECTS) - {"S19-14497"})
 

@@ -348,3 +348,11 @@ def test_a_joint_answer_may_name_its_range_with_a_dash():
         match = ANSWER.match(marker)
         assert match, marker
         assert parse_labels(match.group("labels")) == ["5", "6", "7"], marker
+
+
+def test_a_frage_marker_with_a_dropped_r_still_starts_a_frage():
+    # S19-10300 writes `Fage 6:`: without it, Frage 6's text would be read as part of the answer to Frage 5.
+    from qa_service.parsing.markers import FRAGE
+
+    assert FRAGE.match("Fage 6:").group("labels") == "6"
+    assert not FRAGE.match("Frag 6:") and not FRAGE.match("Fragen 6:")

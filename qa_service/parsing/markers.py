@@ -21,7 +21,8 @@ _LABELS = rf"{_LABEL}(?:\s*(?:,|und|bis|[-–]|sowie|u\.|&)\s*(?:{NUMBER}{_NUMBE
 ANSWER = re.compile(
     rf"^(?P<head>(?:Antwort\s+)?[Zz]u\s+(?:(?:den\s+)?Fragen?\s+(?:Nr\.\s*)?)?(?P<labels>{_LABELS})\s*:)\s*(?P<rest>.*)$"
 )
-FRAGE = re.compile(rf"^(?P<head>Frage\s+(?:Nr\.\s*)?(?P<labels>{_LABEL})\s*:)\s*(?P<rest>.*)$")
+# `Fage 6:` is a typo in an official answer (S19-10300); a dropped `r` still starts a Frage.
+FRAGE = re.compile(rf"^(?P<head>Fr?age\s+(?:Nr\.\s*)?(?P<labels>{_LABEL})\s*:)\s*(?P<rest>.*)$")
 NUMBERED = re.compile(
     rf"^(?P<head>(?P<labels>{NUMBER})(?:\.\)|\.|\))(?=\s|[A-ZÄÖÜ„\"“(])|(?P<labels2>\d{{1,2}}(?:\.\d{{1,2}}){{1,3}})(?=\s))\s*(?P<rest>\S.*)$"
 )
