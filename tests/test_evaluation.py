@@ -346,7 +346,7 @@ def test_shipped_set_in_the_whole_corpus_holds_todays_figures(real_index, capsys
 
 # The report part of the development set (eval/dev/README.md), never tuned on: today's figures per group, which no
 # change may lower. Issue 12's floors (R@1 .85, paraphrase .80) are above them and not reached yet.
-REPORT_FLOORS = {"overall": (0.79, 0.98), "paraphrase": (0.76, 0.97), "twin": (0.85, 1.0), "keyword": (0.86, 1.0),
+REPORT_FLOORS = {"overall": (0.80, 0.99), "paraphrase": (0.78, 0.99), "twin": (0.85, 1.0), "keyword": (0.86, 1.0),
                  "english": (0.60, 0.95), "journalist": (0.86, 1.0), "quote": (1.0, 1.0)}
 
 
