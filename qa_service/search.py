@@ -157,11 +157,9 @@ class Searcher:
         chunk mask from filters), an approximate index searches only the allowed chunks, so the filtered result is
         the one an exact search would give (up to the index's recall); chunks outside it score -1.
         """
-        n_chunks = len(self.index.chunks)
+        if not self.index.chunks:
+            return np.zeros(0, dtype=np.float32)
         vector = self._query_vector(query.text)
-        scores = np.full(n_chunks, -1.0, dtype=np.float32)
-        if not n_chunks:
-            return scores
         vectors = self.index.vectors
         # Vectors are L2-normalised, so the inner product is the cosine similarity.
         allowed_rows = None if allowed is None or self._exact_dense else allowed[self._row_chunk]
@@ -178,6 +176,12 @@ class Searcher:
             # search would, not only on the views the index happened to return.
             rows = self._rows_of(np.unique(self._row_chunk[found_rows[0][found_rows[0] >= 0]]))
             row_scores = np.asarray(vectors[rows]) @ vector[0]
+        return self._chunk_scores(rows, row_scores)
+
+    def _chunk_scores(self, rows: np.ndarray, row_scores: np.ndarray) -> np.ndarray:
+        """Return per chunk the mean of its best and its average view score over `rows`; -1 for chunks not there."""
+        n_chunks = len(self.index.chunks)
+        scores = np.full(n_chunks, -1.0, dtype=np.float32)
         chunk_of_row = self._row_chunk[rows]
         row_scores = row_scores.astype(np.float32)
         np.maximum.at(scores, chunk_of_row, row_scores)
@@ -190,15 +194,8 @@ class Searcher:
 
     def _similarity(self, query: Query, positions: list[int]) -> np.ndarray:
         """Return dense scores (as `dense_scores` gives them) of the chunks at `positions`, -1 for every other."""
-        scores = np.full(len(self.index.chunks), -1.0, dtype=np.float32)
-        if not positions:
-            return scores
-        vector = self._query_vector(query.text)[0]
-        for pos in positions:
-            row_scores = np.asarray(self.index.vectors[self._first_row[pos]:self._first_row[pos + 1]]) @ vector
-            if len(row_scores):
-                scores[pos] = 0.5 * (row_scores.max() + row_scores.mean())
-        return scores
+        rows = self._rows_of(np.asarray(positions, dtype=np.int64))
+        return self._chunk_scores(rows, np.asarray(self.index.vectors[rows]) @ self._query_vector(query.text)[0])
 
     def _rows_of(self, chunks: np.ndarray) -> np.ndarray:
         """Return the vector rows of `chunks` (ascending positions): a chunk's rows are one run, in chunk order."""
@@ -364,7 +361,7 @@ class Searcher:
         A chunk's score is its best vector's inner product (cosine) with any vector of the given chunk.
         """
         pos = self.index.position(chunk_id)
-        own_rows = np.flatnonzero(self._row_chunk == pos)
+        own_rows = self._rows_of(np.array([pos]))
         n_chunks = len(self.index.chunks)
         scores = np.full(n_chunks, -np.inf, dtype=np.float32)
         if not len(own_rows):
@@ -374,7 +371,7 @@ class Searcher:
             row_scores = (vectors @ vectors[own_rows].T).max(axis=1)
             rows = np.arange(len(row_scores))
         else:
-            found_scores, found_rows = self.index.faiss_index.search(
+            found_scores, found_rows = self.index.ann.search(
                 np.ascontiguousarray(vectors[own_rows], dtype=np.float32), min(len(vectors), DENSE_CANDIDATES))
             keep = found_rows >= 0
             row_scores, rows = found_scores[keep], found_rows[keep]

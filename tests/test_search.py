@@ -465,3 +465,12 @@ def test_no_answer_when_nothing_is_close_and_never_for_a_quote(tiny_index, fake_
     assert no_answer("Solaranlagen", [far])
     assert not no_answer("Solaranlagen", [close])
     assert not no_answer("Solaranlagen", [replace(far, match="exact")])  # a quote is always an answer
+
+
+def test_similar_chunks_work_with_an_approximate_index_like_with_an_exact_one(exact_and_approximate):
+    exact, approximate = exact_and_approximate
+    chunk_id = exact.index.chunks[0].chunk_id
+    want = [(c.chunk_id, round(score, 5)) for c, score in exact.similar_chunks(chunk_id)]
+    got = [(c.chunk_id, round(score, 5)) for c, score in approximate.similar_chunks(chunk_id)]
+    assert want and got == want
+    assert all(c.split("#")[0] != chunk_id.split("#")[0] for c, _ in got)
