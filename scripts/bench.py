@@ -2,13 +2,15 @@
 """Measure qa_service end to end and print one table (and write JSON), with ratios that compare across machines.
 
 Parts (issue 6): answer path (encoding alone vs in-process search vs HTTP), encoder concurrency, throughput at 1/4/16
-concurrent clients, build speed against raw passage encoding, synthetic scale to 1M chunks (exact vs HNSW vs IVF),
-and start-up time and memory of the server. The server is started here on 127.0.0.1 and a free port, and stopped
+concurrent clients, build speed against raw passage encoding, approximate search on synthetic vectors to 1M chunks
+(exact vs HNSW vs IVF, part ann), start-up time and memory of the server, and (part scale, not in a default run)
+synthetic archives of 15,000 and 60,000 documents built, updated, served and searched with `--model hash`. The server is started here on 127.0.0.1 and a free port, and stopped
 at the end. Nothing here is a test: it measures, it never asserts a time.
 
 Example:
   .venv/bin/python scripts/bench.py --parts answer,throughput --questions 200
-  .venv/bin/python scripts/bench.py --parts scale --scale-sizes 10000,100000,1000000
+  .venv/bin/python scripts/bench.py --parts ann --scale-sizes 10000,100000,1000000
+  .venv/bin/python scripts/bench.py --parts scale --archive-sizes 15000,60000
 """
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_common import (DEFAULT_QUESTIONS, ROOT, load_questions, machine_info, memory_of, run_threads,  # noqa: E402
                           ratio, summarize_ms)
 
-PARTS = ("answer", "encoder", "throughput", "build", "scale", "startup")
-DEFAULT_PARTS = PARTS
+PARTS = ("answer", "encoder", "throughput", "build", "ann", "startup", "scale")
+# "scale" builds and serves synthetic archives of 15,000 and 60,000 documents: an hour, not part of a default run.
+DEFAULT_PARTS = tuple(p for p in PARTS if p != "scale")
 ANSWER_FLOOR = 1.5
 BUILD_FLOOR = 0.9
 
@@ -292,9 +295,9 @@ def change_one_document(corpus: Path, documents) -> str:
     raise RuntimeError("no answer line found to change for the incremental build")
 
 
-# --- 4. scale ----------------------------------------------------------------------------------------------
+# --- 4. approximate search ----------------------------------------------------------------------------------------------
 
-def part_scale(args, questions: list[str]) -> dict:
+def part_ann(args, questions: list[str]) -> dict:
     """Build and measure exact, HNSW and IVF indexes over synthetic vectors at each size."""
     from bench_scale import run_scale, scale_inputs
 
@@ -302,6 +305,15 @@ def part_scale(args, questions: list[str]) -> dict:
                                  max_base=args.scale_base)
     with tempfile.TemporaryDirectory(prefix="qa-bench-scale-") as tmp:
         return run_scale(args.scale_sizes, base, queries, Path(tmp), log=log)
+
+
+# --- 6. the archive ----------------------------------------------------------------------------------------
+
+def part_scale(args) -> dict:
+    """Build, update, serve and search synthetic archives (`--model hash`) of each size (bench_archive.py)."""
+    from bench_archive import run_archive
+
+    return run_archive(args.archive_sizes, args.archive_cache, args.archive_cache / "work", log=log)
 
 
 # --- 5. start-up -------------------------------------------------------------------------------------------
@@ -376,9 +388,9 @@ def table(results: dict) -> str:
                 f"embedded {r['incremental']['embedded']}, reused {r['incremental']['reused']} | |",
                 f"| incremental, 1 document changed (`qa-service build`) | {r['incremental']['cli_seconds']} | | |",
                 f"\nFloor build/raw >= {r['floor_build_to_raw']}: {'met' if r['floor_met'] else 'MISSED'}"]
-    if "scale" in results:
-        r = results["scale"]
-        out += ["", "### 4. Scale (synthetic indexes; single-query search, 1 FAISS thread; k=10)", "",
+    if "ann" in results:
+        r = results["ann"]
+        out += ["", "### 4. Approximate search (synthetic indexes; single-query search, 1 FAISS thread; k=10)", "",
                 f"Vectors: {r['vectors']}. HNSW efConstruction {r['hnsw_ef_construction']}.", "",
                 "| rows | index | build s | param | recall@10 | p50 ms | p95 ms | p50 ms, 2 threads | p50 ms, k=1000 | "
                 "file MiB | load s copy / mmap | RSS MiB copy / mmap (anon+file) |",
@@ -412,6 +424,11 @@ def table(results: dict) -> str:
                 "|---|---|---|---|---|",
                 f"| {r['ready_s']} | {r['first_answer_s']} | {r.get('rss_mib')} | {r.get('rss_anon_mib')} | "
                 f"{r.get('rss_file_mib')} |"]
+    if "scale" in results:
+        from bench_archive import table as archive_table
+
+        out += ["", f"### 6. The archive (synthetic corpora, model {results['scale']['model']})", "",
+                *archive_table(results["scale"])]
     return "\n".join(out)
 
 
@@ -423,7 +440,11 @@ def parse_args(argv=None):
     parser.add_argument("--parts", default=",".join(DEFAULT_PARTS),
                         help=f"comma-separated parts to run (default: all of {','.join(PARTS)})")
     parser.add_argument("--scale-sizes", default="10000,100000,1000000",
-                        help="row counts of the synthetic indexes (default 10000,100000,1000000)")
+                        help="row counts of the synthetic indexes of part ann (default 10000,100000,1000000)")
+    parser.add_argument("--archive-sizes", default="15000,60000",
+                        help="documents of the synthetic archives of part scale (default 15000,60000)")
+    parser.add_argument("--archive-cache", type=Path, default=Path("/tmp/qa-bench-archive"),
+                        help="where part scale keeps its synthetic corpora (default /tmp/qa-bench-archive)")
     parser.add_argument("--scale-base", type=int, default=None,
                         help="use at most this many real sentence vectors as the scale part's base (default all)")
     parser.add_argument("--questions", type=int, default=200, help="questions for the answer path (default 200)")
@@ -450,12 +471,16 @@ def parse_args(argv=None):
         parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     try:
         args.scale_sizes = [int(s) for s in args.scale_sizes.split(",") if s.strip()]
+        args.archive_sizes = [int(s) for s in args.archive_sizes.split(",") if s.strip()]
         args.server_threads = [int(s) for s in args.server_threads.split(",") if s.strip()]
         args.encoder_omp = [int(s) for s in args.encoder_omp.split(",") if s.strip()]
     except ValueError:
-        parser.error("--scale-sizes, --server-threads and --encoder-omp take comma-separated whole numbers")
+        parser.error("--scale-sizes, --archive-sizes, --server-threads and --encoder-omp take comma-separated whole "
+                     "numbers")
     if args.questions < 1 or args.requests < 1 or any(n < 100 for n in args.scale_sizes):
         parser.error("--questions and --requests must be at least 1, scale sizes at least 100")
+    if any(n < 1 for n in args.archive_sizes):
+        parser.error("--archive-sizes must be at least 1 document each")
     return args
 
 
@@ -471,7 +496,8 @@ def main(argv=None) -> int:
         "encoder": lambda: part_encoder(args, questions),
         "throughput": lambda: part_throughput(args, questions),
         "build": lambda: part_build(args),
-        "scale": lambda: part_scale(args, questions),
+        "ann": lambda: part_ann(args, questions),
+        "scale": lambda: part_scale(args),
         "startup": lambda: part_startup(args, questions),
     }
     for part in PARTS:
