@@ -16,9 +16,9 @@ from markupsafe import escape
 
 from .api import error_response
 from .citation import chunk_heading, citation, pages_phrase
+from .documents import answers_something
 from .errors import QAError
 from .query import DEFAULT_MODE, FILTER_FIELDS, FILTER_NAMES, AskRequest, parse_ask_parameters
-from .search import answers_something
 from .searcher_slot import get_searcher
 
 bp = Blueprint("feeds", __name__)
