@@ -639,3 +639,24 @@ def test_an_index_of_the_earlier_format_is_refused_and_rebuilt_in_place(tiny_ind
     build_index(make_settings(corpus_copy, tiny_index), progress=False, embedder=fake_embedder)
     assert len(load_index(tiny_index).documents) == 17
     assert not (tiny_index / "documents.jsonl").exists()
+
+
+def test_many_threads_reading_the_store_each_get_their_own_rows(tiny_index):
+    index = load_index(tiny_index)
+    expected = [c.to_dict() for c in index.chunks]
+    positions = list(range(len(expected)))
+    failures = []
+
+    def read(seed: int):
+        order = positions[seed:] + positions[:seed]
+        if [index.chunks[p].to_dict() for p in order] != [expected[p] for p in order]:
+            failures.append(f"thread {seed}: chunks[i]")
+        if [c.to_dict() for c in index.chunks.many(order[::-1])] != [expected[p] for p in order[::-1]]:
+            failures.append(f"thread {seed}: many()")
+
+    threads = [threading.Thread(target=read, args=(seed * 7,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
