@@ -85,8 +85,15 @@ class ChunkColumns:
 
 def sentence_key(sentence: str) -> int:
     """Return the 64-bit key of a sentence, whitespace collapsed and casefolded (collisions: ~1 in 10^19 pairs)."""
-    text = " ".join(sentence.split()).casefold()
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+    return _key(_folded(sentence))
+
+
+def _folded(sentence: str) -> str:
+    return " ".join(sentence.split()).casefold()
+
+
+def _key(folded: str) -> int:
+    return int.from_bytes(hashlib.blake2b(folded.encode("utf-8"), digest_size=8).digest(), "little")
 
 
 def chunk_columns(documents: Sequence[Document], row_chunk: np.ndarray) -> ChunkColumns:
@@ -100,9 +107,9 @@ def chunk_columns(documents: Sequence[Document], row_chunk: np.ndarray) -> Chunk
             document.append(ordinal)
             answerable.append(answers_something(chunk))
             for start, end in sentence_spans(chunk.antwort):
-                sentence = chunk.antwort[start:end]
-                if len(" ".join(sentence.split())) >= REPEATED_SENTENCE_CHARS:
-                    key = sentence_key(sentence)
+                folded = _folded(chunk.antwort[start:end])
+                if len(folded) >= REPEATED_SENTENCE_CHARS:
+                    key = _key(folded)
                     if seen.setdefault(key, ordinal) not in (ordinal, -1):
                         seen[key] = -1
     n_chunks = len(document)
