@@ -1,7 +1,8 @@
 """Document and Chunk: the citation fields every other module passes around.
 
-One shape, written down once. `to_dict()` gives the JSON shape of `qa-service parse --json`, of the index's
-`documents.jsonl` and of the API; `from_dict()` reads it back.
+One shape, written down once. `to_dict()` gives the JSON shape of `qa-service parse --json` and of the API;
+`from_dict()` reads it back. In a loaded index a Document's `chunks` is a read-only sequence into the index's store
+(`index/store.py`), read when used.
 """
 from __future__ import annotations
 
@@ -57,6 +58,12 @@ class Chunk:
         )
 
 
+def answers_something(chunk: Chunk) -> bool:
+    """Return False for a Frage whose answer is missing (a cut-off document): it is kept in the index and can be
+    looked up, but never ranked or listed. Vorbemerkungen and text chunks always count."""
+    return chunk.kind != "qa" or bool(chunk.antwort.strip())
+
+
 @dataclass(frozen=True)
 class Document:
     """One answer of the Senate with its citation metadata; a field the document lacks is None, never guessed."""
@@ -96,12 +103,15 @@ class Document:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Document":
-        """Build a document (and its chunks, if present) from its JSON shape."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+    def from_dict(cls, data: dict, chunks=None) -> "Document":
+        """Build a document (and its chunks, if present) from its JSON shape; `chunks` (a sequence), if given,
+        instead of those of `data`."""
+        values = {k: v for k, v in data.items() if k in _DOCUMENT_FIELDS}
         values["askers"] = tuple(Asker(**a) for a in data.get("askers") or ())
         values["subjects"] = tuple(data.get("subjects") or ())
         values["warnings"] = tuple(data.get("warnings") or ())
-        values["chunks"] = tuple(Chunk.from_dict(c) for c in data.get("chunks") or ())
+        values["chunks"] = chunks if chunks is not None else tuple(Chunk.from_dict(c) for c in data.get("chunks") or ())
         return cls(**values)
+
+
+_DOCUMENT_FIELDS = frozenset(f.name for f in fields(Document))

@@ -8,6 +8,7 @@ read by the same validator; bad input gets the API's JSON error with status 400.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import replace
 from datetime import date, datetime, time, timezone
 
@@ -16,12 +17,13 @@ from markupsafe import escape
 
 from .api import error_response
 from .citation import chunk_heading, citation, pages_phrase
+from .documents import answers_something
 from .errors import QAError
 from .query import DEFAULT_MODE, FILTER_FIELDS, FILTER_NAMES, AskRequest, parse_ask_parameters
-from .search import answers_something
 from .searcher_slot import get_searcher
 
 bp = Blueprint("feeds", __name__)
+EXTENSION = "qa_feed_order"
 
 # Entries per feed unless top_k says otherwise: enough for a reader that polls daily, small enough to stay fast.
 FEED_SIZE = 50
@@ -76,13 +78,36 @@ def _newest_first(item) -> tuple:
     return (0, -day.toordinal(), position) if day else (1, 0, position)
 
 
-def newest_chunks(index, filters, limit: int) -> list[tuple]:
+class NewestOrder:
+    """Hold the documents of the index being served, newest answer first: sorted once per index, not per request."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._index = None
+        self._documents: tuple = ()
+
+    def get(self, index) -> tuple:
+        """Return the documents of `index` newest answer first (ties in corpus order), sorting on first use."""
+        # _documents is assigned before _index, so a reader that sees this index sees its order.
+        if self._index is index:
+            return self._documents
+        with self._lock:
+            if self._index is not index:
+                self._documents = tuple(sorted(index.documents.values(), key=lambda d: _newest_first((d, None, 0))))
+                self._index = index
+            return self._documents
+
+
+@bp.record_once
+def _init(state) -> None:
+    state.app.extensions[EXTENSION] = NewestOrder()
+
+
+def newest_chunks(index, documents_newest_first, filters, limit: int) -> list[tuple]:
     """Return up to `limit` (document, chunk, position) of the documents `filters` allow, newest answer first."""
-    documents = sorted((d for d in index.documents.values() if filters.matches(d)),
-                       key=lambda d: _newest_first((d, None, 0)))
     # Documents are dated, chunks are not: take the newest documents until `limit` chunks are together.
     picked = []
-    for document in documents:
+    for document in (d for d in documents_newest_first if filters.matches(d)):
         picked += [(document, chunk, index.position(chunk.chunk_id)) for chunk in document.chunks
                    if answers_something(chunk)]
         if len(picked) >= limit:
@@ -200,7 +225,8 @@ def feed():
     if has_question:
         items = searched_chunks(searcher, ask)
     else:
-        items = newest_chunks(searcher.index, ask.filters, ask.top_k)
+        newest = current_app.extensions[EXTENSION].get(searcher.index)
+        items = newest_chunks(searcher.index, newest, ask.filters, ask.top_k)
     body = build_feed(items, ask, has_question, searcher.index.manifest.get("built_at"))
     response = current_app.response_class(body, content_type=f"{ATOM_MEDIA_TYPE}; charset=utf-8")
     # Feed readers poll: an unchanged feed is answered with 304 Not Modified.

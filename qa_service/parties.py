@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Keys are casefolded with spaces, hyphens, apostrophes and a final full stop removed; a spelling not listed is
 # kept as given.
@@ -43,6 +44,9 @@ def normalise_party(party: str | None) -> str | None:
     return _CANONICAL.get(_key(cleaned), cleaned)
 
 
+# Memoised: a party filter compares the keys of every asker of every document (60,000 documents: seconds
+# uncached), and an archive holds a few hundred spellings at most.
+@lru_cache(maxsize=4096)
 def party_key(party: str | None) -> str | None:
     """Return the key under which spellings of one party compare equal (None for no party)."""
     shown = normalise_party(party)

@@ -41,6 +41,9 @@ QUERY_CACHE_SIZE = 1024
 # Normalised answers (for quote matching) of recent candidates are kept; normalising all of a large index at start
 # would cost minutes and gigabytes.
 ANSWER_CACHE_SIZE = 4096
+# Document masks of recent filters are kept: testing every document costs ~0.1 s at 60,000 documents, and people
+# page through results and facets with the same filters (an entry is one byte per document).
+FILTER_CACHE_SIZE = 64
 SIMILAR_CHUNKS = 5
 
 
@@ -78,12 +81,6 @@ def match_kind(quote_span, lexical_score: float) -> str:
     if quote_span:
         return "exact"
     return "lexical" if lexical_score > 0 else "semantic"
-
-
-def answers_something(chunk: Chunk) -> bool:
-    """Return False for a Frage whose answer is missing (a cut-off document): it is kept in the index and can be
-    looked up, but never ranked or listed. Vorbemerkungen and text chunks always count."""
-    return chunk.kind != "qa" or bool(chunk.antwort.strip())
 
 
 def no_answer(question: str, hits: list) -> bool:
@@ -124,17 +121,18 @@ class Searcher:
         self.index = index
         self.embedder = embedder
         self.fusion = fusion or FusionParams()
-        self._documents = [index.documents[c.document_id] for c in index.chunks]
-        self._document_ids = list(dict.fromkeys(c.document_id for c in index.chunks))
-        number = {doc_id: i for i, doc_id in enumerate(self._document_ids)}
-        self._document_of_chunk = np.array([number[c.document_id] for c in index.chunks], dtype=np.int64)
+        # Every per-chunk array was computed by the build (`index.columns`): nothing here walks the chunks.
+        columns = index.columns
+        self._n_documents = len(index.documents)
+        self._document_of_chunk = columns.document
         self._row_chunk = np.asarray(index.row_chunk, dtype=np.int64)
         # The first vector row of each chunk (and one past the last row at the end): rows are stored chunk by chunk.
-        self._first_row = np.searchsorted(self._row_chunk, np.arange(len(index.chunks) + 1))
+        self._first_row = columns.first_row
         self._exact_dense = len(index.vectors) <= EXACT_DENSE_ROWS and index.ann.is_exact
         index.ann.set_search_effort()
-        self._boilerplate = _repeated_sentences(index.chunks)
-        self._answerable = np.array([answers_something(c) for c in index.chunks], dtype=bool)
+        self._is_repeated = columns.is_repeated
+        self._answerable = np.asarray(columns.answerable, dtype=bool)
+        self._passing = lru_cache(maxsize=FILTER_CACHE_SIZE)(self._documents_passing)
         # Per instance (not a module-level cache), so that a searcher's caches go away with it.
         self._query_vector = lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_query)
         self._answer = lru_cache(maxsize=ANSWER_CACHE_SIZE)(self._normalized_answer)
@@ -143,6 +141,19 @@ class Searcher:
         query = np.asarray(self.embedder.encode_queries([question]), dtype=np.float32)
         query.flags.writeable = False  # shared by every search of this question
         return query
+
+    def _documents_passing(self, filters: SearchFilters) -> np.ndarray:
+        """Return the mask of the documents (by ordinal) that `filters` allow."""
+        # Filters look at document metadata only: test each document once, not each of its chunks.
+        passes = np.fromiter((filters.matches(d) for d in self.index.documents.values()), dtype=bool,
+                             count=self._n_documents)
+        passes.flags.writeable = False  # shared by every search with these filters
+        return passes
+
+    def _documents_of(self, positions: list[int]) -> dict[int, Document]:
+        """Return {chunk position: its document} for `positions`, read with one query for those not cached."""
+        found = self.index.documents.at_many(self._document_of_chunk[np.asarray(positions, dtype=np.int64)])
+        return dict(zip(positions, found))
 
     def _normalized_answer(self, pos: int):
         return normalize(self.index.chunks[pos].antwort)
@@ -275,7 +286,7 @@ class Searcher:
             fused = np.where(lex_norm >= self.fusion.lexical_floor, fused, fused * (1.0 - weight) ** 2)
         # The best chunk of a document lends its siblings a little: the right document is usually found even when
         # the right Frage is not, and its siblings are then better candidates than stray chunks of other documents.
-        best_of_document = np.zeros(len(self._document_ids), dtype=np.float64)
+        best_of_document = np.zeros(self._n_documents, dtype=np.float64)
         np.maximum.at(best_of_document, self._document_of_chunk[allowed], fused[allowed])
         beta = self.fusion.document_weight
         return (fused + beta * best_of_document[self._document_of_chunk]) / (1.0 + beta)
@@ -297,9 +308,7 @@ class Searcher:
         mode, top_k, filters = request.mode, request.top_k, request.filters
         allowed = self._answerable.copy()
         if not filters.is_empty():
-            # Filters look at document metadata only: test each document once, not each of its chunks.
-            passes = np.array([filters.matches(self.index.documents[d]) for d in self._document_ids], dtype=bool)
-            allowed &= passes[self._document_of_chunk]
+            allowed &= self._passing(filters)[self._document_of_chunk]
         if not allowed.any():
             return [], []
 
@@ -330,9 +339,10 @@ class Searcher:
         pool = max(top_k, CANDIDATE_POOL)
         candidates = (quoted + top_positions(scores, rest, pool).tolist())[:pool]
         order = candidates[:top_k]
+        documents = self._documents_of(candidates)
         if request.sort == "date":
             # A stable sort: answers of one day stay in relevance order; undated ones go last.
-            order = sorted(candidates, key=lambda pos: self._documents[pos].answered_on or "", reverse=True)[:top_k]
+            order = sorted(candidates, key=lambda pos: documents[pos].answered_on or "", reverse=True)[:top_k]
 
         # A quote outranks everything, so its score is at least the best score: scores stay in rank order.
         best = float(scores[allowed].max()) if allowed.any() else 0.0
@@ -346,14 +356,14 @@ class Searcher:
             hits.append(Hit(
                 rank=rank,
                 score=max(float(scores[pos]), best) if pos in quotes else float(scores[pos]),
-                document=self._documents[pos],
+                document=documents[pos],
                 chunk=chunk,
                 match=match_kind(span, float(lexical[pos])),
                 similarity=float(similarity[pos]),
                 quote_span=span,
                 highlight=[span] if span else self.highlight(query_tokens, chunk),
             ))
-        return hits, [self._documents[pos] for pos in candidates]
+        return hits, [documents[pos] for pos in candidates]
 
     def similar_chunks(self, chunk_id: str, k: int = SIMILAR_CHUNKS) -> list[tuple[Chunk, float]]:
         """Return the `k` answerable chunks of other documents nearest to `chunk_id` by its own vectors, best first.
@@ -411,7 +421,7 @@ class Searcher:
         scored = []
         for start, end in sentence_spans(chunk.antwort):
             sentence = chunk.antwort[start:end]
-            if " ".join(sentence.split()).casefold() in self._boilerplate or is_boilerplate(sentence):
+            if self._is_repeated(sentence) or is_boilerplate(sentence):
                 continue
             shared = query_tokens & set(analyze(sentence))
             ngrams = sum(1 for t in shared if t.startswith(NGRAM_MARK))
@@ -440,17 +450,6 @@ def top_positions(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray
         positions = positions[values >= kth]
     order = np.lexsort((positions, -scores[positions]))
     return positions[order][:max(k, 0)]
-
-
-def _repeated_sentences(chunks) -> frozenset[str]:
-    """Return the (whitespace-collapsed, casefolded) sentences that occur in the answers of two or more documents."""
-    seen: dict[str, set[str]] = {}
-    for chunk in chunks:
-        for start, end in sentence_spans(chunk.antwort):
-            sentence = " ".join(chunk.antwort[start:end].split()).casefold()
-            if len(sentence) >= 40:
-                seen.setdefault(sentence, set()).add(chunk.document_id)
-    return frozenset(s for s, docs in seen.items() if len(docs) >= 2)
 
 
 # --- opening and printing --------------------------------------------------------------------------------------

@@ -7,10 +7,12 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +56,8 @@ def _top_chunks(index, embedder, question: str, k: int = 3) -> list[str]:
 
 def test_build_writes_a_self_describing_folder(tiny_index, corpus_copy):
     names = {p.name for p in tiny_index.iterdir()}
-    assert names == {"manifest.json", "documents.jsonl", "vectors.npy", "row_chunk.npy", "row_keys.txt",
+    assert names == {"manifest.json", "store.sqlite", "chunk_document.npy", "chunk_answerable.npy",
+                     "chunk_first_row.npy", "repeated_sentences.npy", "vectors.npy", "row_chunk.npy", "row_keys.txt",
                      "faiss.index", "lexical"}
     manifest = json.loads((tiny_index / "manifest.json").read_text())
     assert manifest["format_version"] == FORMAT_VERSION
@@ -62,9 +65,9 @@ def test_build_writes_a_self_describing_folder(tiny_index, corpus_copy):
     assert manifest["dimension"] == 64
     assert manifest["factory"] == "Flat"
     assert manifest["built_at"] and manifest["package_version"]
-    lines = (tiny_index / "documents.jsonl").read_text().splitlines()
-    assert manifest["documents"] == len(lines) == 17
-    assert manifest["chunks"] == sum(len(json.loads(line)["chunks"]) for line in lines)
+    with closing(sqlite3.connect(tiny_index / "store.sqlite")) as store:
+        assert manifest["documents"] == store.execute("SELECT count(*) FROM documents").fetchone()[0] == 17
+        assert manifest["chunks"] == store.execute("SELECT count(*) FROM chunks").fetchone()[0]
     # Every source file and the sidecar of ka17-10866 are hashed; every index file is listed with its sha256.
     assert set(manifest["sources"]) == {p.name for p in corpus_copy.iterdir() if p.suffix in (".txt", ".pdf")}
     assert manifest["sources"]["ka17-10866.txt"]["sidecar_sha256"] == _sha256(corpus_copy / "ka17-10866.json")
@@ -77,8 +80,9 @@ def test_build_writes_a_self_describing_folder(tiny_index, corpus_copy):
 def test_loaded_index_maps_every_vector_row_to_its_chunk(tiny_index, fake_embedder):
     index = load_index(tiny_index)
     assert index.model_id == FakeEmbedder.model_id
-    lines = (tiny_index / "documents.jsonl").read_text().splitlines()
-    assert list(index.documents) == [json.loads(line)["document_id"] for line in lines]
+    with closing(sqlite3.connect(tiny_index / "store.sqlite")) as store:
+        stored = [row[0] for row in store.execute("SELECT document_id FROM documents ORDER BY ordinal")]
+    assert list(index.documents) == stored and len(index.documents) == 17
     assert len(index.chunks) == index.manifest["chunks"] == len({c.chunk_id for c in index.chunks})
     assert index.vectors.shape == (index.ann.ntotal, 64) and index.vectors.dtype == np.float32
     # Row i of the vectors is the embedding of the i-th passage text of the chunk it points at.
@@ -273,8 +277,10 @@ def _first_lexical_file(folder: Path) -> Path:
 @pytest.mark.parametrize("damage, message", [
     (lambda d: _flip_a_byte(d / "vectors.npy"), "vectors.npy is corrupted (checksum mismatch)"),
     (lambda d: _flip_a_byte(d / "faiss.index"), "faiss.index is corrupted (checksum mismatch)"),
-    (lambda d: (d / "documents.jsonl").write_text("{}\n"), "documents.jsonl is corrupted (size mismatch)"),
-    (lambda d: _flip_a_byte(d / "documents.jsonl"), "documents.jsonl is corrupted (checksum mismatch)"),
+    (lambda d: (d / "store.sqlite").write_text("{}\n"), "store.sqlite is corrupted (size mismatch)"),
+    (lambda d: _flip_a_byte(d / "store.sqlite"), "store.sqlite is corrupted (checksum mismatch)"),
+    (lambda d: (d / "chunk_answerable.npy").unlink(), "chunk_answerable.npy is missing"),
+    (lambda d: _flip_a_byte(d / "repeated_sentences.npy"), "repeated_sentences.npy is corrupted (checksum mismatch)"),
     (lambda d: (d / "row_chunk.npy").unlink(), "row_chunk.npy is missing"),
     (lambda d: _first_lexical_file(d).unlink(), "is missing"),
     (lambda d: (d / "manifest.json").write_text("{not json"), "manifest.json is unreadable"),
@@ -303,13 +309,33 @@ def test_large_vector_files_are_checked_by_size_and_the_documents_always_by_hash
         load_index(tiny_index)
 
 
-def test_the_documents_are_hashed_at_load_even_when_large_files_are_not(tiny_index, monkeypatch):
+def test_the_row_map_is_hashed_at_load_even_when_large_files_are_not(tiny_index, monkeypatch):
     import qa_service.index.loading as loading
 
     monkeypatch.setattr(loading, "HASH_AT_LOAD_BYTES", 0)
-    _flip_a_byte(tiny_index / "documents.jsonl")
-    with pytest.raises(IndexInvalidError, match="documents.jsonl is corrupted \\(checksum mismatch\\)"):
+    _flip_a_byte(tiny_index / "row_chunk.npy")
+    with pytest.raises(IndexInvalidError, match="row_chunk.npy is corrupted \\(checksum mismatch\\)"):
         load_index(tiny_index)
+
+
+def _overwrite(path: Path, start: int, stop: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[start:stop] = bytes((i * 37 + 11) % 256 for i in range(start, min(stop, len(data))))
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("start, stop", [(0, 100), (4096, 1 << 30)], ids=["header", "every-page-but-the-first"])
+def test_a_damaged_store_checked_by_size_only_gives_the_rebuild_error_not_a_crash(tiny_index, monkeypatch,
+                                                                                   start, stop):
+    import qa_service.index.loading as loading
+
+    # A large store is checked by size only: damage of the same size shows when it is read, as a named error.
+    monkeypatch.setattr(loading, "HASH_AT_LOAD_BYTES", 0)
+    _overwrite(tiny_index / "store.sqlite", start, stop)
+    with pytest.raises(IndexInvalidError, match="store.sqlite is unreadable .*run `qa-service build --rebuild`"):
+        index = load_index(tiny_index)
+        [chunk.antwort for chunk in index.chunks]
+        [doc.title for doc in index.documents.values()]
 
 
 def test_an_index_of_another_model_is_refused(tiny_index):
@@ -562,3 +588,75 @@ def e5_embedder():
 def test_real_questions_hit_the_right_chunk(real_index, e5_embedder, question, expected):
     index = load_index(real_index, model_id=e5_embedder.model_id)
     assert expected in _top_chunks(index, e5_embedder, question, k=3)
+
+
+# --- the store and the per-chunk columns -------------------------------------------------------------------
+
+def test_the_loaded_store_gives_what_the_in_memory_index_gives(tiny_index, fake_embedder):
+    from qa_service.documents import Document, answers_something
+    from qa_service.index import assemble
+
+    loaded = load_index(tiny_index)
+    documents = [doc.to_dict() for doc in loaded.documents.values()]
+    memory = assemble([Document.from_dict(d) for d in documents], fake_embedder)
+    assert list(loaded.documents) == list(memory.documents)
+    assert [c.to_dict() for c in loaded.chunks] == [c.to_dict() for c in memory.chunks]
+    assert loaded.documents["S19-10006"] == memory.documents["S19-10006"]
+    assert len(loaded.documents["S19-10006"].chunks) == len(memory.documents["S19-10006"].chunks) > 1
+    assert "S19-10006" in loaded.documents and "S19-99999" not in loaded.documents
+    for name in ("document", "answerable", "first_row", "repeated"):
+        np.testing.assert_array_equal(getattr(loaded.columns, name), getattr(memory.columns, name), err_msg=name)
+    order = list(loaded.documents)
+    assert [order[i] for i in loaded.columns.document] == [c.document_id for c in loaded.chunks]
+    assert list(loaded.columns.answerable) == [answers_something(c) for c in loaded.chunks]
+    assert loaded.chunks[-1] == list(loaded.chunks)[-1] and loaded.chunks[2:4] == list(loaded.chunks)[2:4]
+    with pytest.raises(IndexError):
+        loaded.chunks[len(loaded.chunks)]
+
+
+def test_a_sentence_in_the_answers_of_two_documents_counts_as_repeated(fake_embedder):
+    from qa_service.documents import Chunk, Document
+    from qa_service.index import assemble
+
+    shared = "Der Senat verfügt über keine eigenen Erkenntnisse zu diesem besonderen Sachverhalt."
+    docs = [Document(document_id=f"S19-{n}", chunks=(Chunk(f"S19-{n}#1", f"S19-{n}", "qa", ("1",), "Frage?",
+                                                           f"Antwort {n}. {shared}", (1,)),)) for n in (1, 2)]
+    own = Document(document_id="S19-3", chunks=tuple(
+        Chunk(f"S19-3#{i}", "S19-3", "qa", (str(i),), "Frage?", f"Nur hier, zweimal im selben Dokument {i}. "
+              "Dieser Satz steht nur in einem einzigen Dokument.", (1,)) for i in (1, 2)))
+    columns = assemble(docs + [own], fake_embedder).columns
+    assert columns.is_repeated("  der senat verfügt über keine eigenen Erkenntnisse zu diesem besonderen\nSachverhalt.")
+    assert not columns.is_repeated("Dieser Satz steht nur in einem einzigen Dokument.")
+    assert list(columns.document) == [0, 1, 2, 2]
+
+
+def test_an_index_of_the_earlier_format_is_refused_and_rebuilt_in_place(tiny_index, corpus_copy, fake_embedder):
+    # What a format-1 index folder held: documents.jsonl instead of the store.
+    (tiny_index / "store.sqlite").rename(tiny_index / "documents.jsonl")
+    _edit_manifest(tiny_index, format_version=1)
+    with pytest.raises(IndexInvalidError, match="index format 1 is not supported .*--rebuild"):
+        load_index(tiny_index)
+    build_index(make_settings(corpus_copy, tiny_index), progress=False, embedder=fake_embedder)
+    assert len(load_index(tiny_index).documents) == 17
+    assert not (tiny_index / "documents.jsonl").exists()
+
+
+def test_many_threads_reading_the_store_each_get_their_own_rows(tiny_index):
+    index = load_index(tiny_index)
+    expected = [c.to_dict() for c in index.chunks]
+    positions = list(range(len(expected)))
+    failures = []
+
+    def read(seed: int):
+        order = positions[seed:] + positions[:seed]
+        if [index.chunks[p].to_dict() for p in order] != [expected[p] for p in order]:
+            failures.append(f"thread {seed}: chunks[i]")
+        if [c.to_dict() for c in index.chunks.many(order[::-1])] != [expected[p] for p in order[::-1]]:
+            failures.append(f"thread {seed}: many()")
+
+    threads = [threading.Thread(target=read, args=(seed * 7,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

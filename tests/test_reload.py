@@ -37,7 +37,7 @@ def test_an_index_that_cannot_be_loaded_keeps_the_old_one(tiny_index, corpus_cop
     old = slot.get()
     shutil.copy(EXTRA, corpus_copy / EXTRA.name)
     build_index(settings, progress=False, embedder=fake_embedder)
-    (tiny_index / "documents.jsonl").write_text("damaged\n", encoding="utf-8")
+    (tiny_index / "store.sqlite").write_text("damaged\n", encoding="utf-8")
     assert not slot.reload_if_changed()
     assert slot.get() is old
     assert "cannot be loaded" in caplog.text

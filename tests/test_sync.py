@@ -537,10 +537,9 @@ def test_ctrl_c_keeps_what_is_done_and_leaves_no_partial_file(site, tmp_path):
 
 
 def _indexed(index: Path) -> dict:
-    from qa_service.documents import Document
+    from qa_service.index import load_index
 
-    lines = (index / "documents.jsonl").read_text(encoding="utf-8").splitlines()
-    return {d.document_id: d for d in (Document.from_dict(json.loads(line)) for line in lines)}
+    return dict(load_index(index).documents)
 
 
 def test_the_next_build_indexes_new_answers_with_export_metadata_and_drops_deleted_ones(site, tmp_path,

@@ -3,6 +3,7 @@
   storage.py    the folder's file names and its atomic replacement (temp folder, fsync, swap, build lock)
   building.py   `build_index` (corpus -> folder, incremental) and `assemble` (documents -> in-memory Index)
   loading.py    `Index` and `load_index` with its verification
+  store.py      texts and metadata in `store.sqlite`, read on demand (a Mapping and a Sequence); per-chunk columns
   ann.py        `VectorIndex`: every FAISS concern
 """
 from .ann import VectorIndex, resolve_factory

@@ -25,8 +25,9 @@ from . import storage
 from .ann import EXACT_FACTORY, VectorIndex, resolve_factory
 from .checkpoint import EmbeddingCheckpoint, checkpoint_folder
 from .loading import Index, verify_file
-from .storage import (DOCUMENTS, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR, MANIFEST, ROW_CHUNK, ROW_KEYS, VECTORS,
-                      folder_text, sha256_file)
+from .storage import (CHUNK_ANSWERABLE, CHUNK_DOCUMENT, CHUNK_FIRST_ROW, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR,
+                      MANIFEST, REPEATED_SENTENCES, ROW_CHUNK, ROW_KEYS, STORE, VECTORS, folder_text, sha256_file)
+from .store import write_store
 
 # Passages per call to the embedder: large enough to amortise the call, small enough for a smooth progress bar.
 BATCH_SIZE = 32
@@ -236,13 +237,14 @@ def _build(settings: Settings, rebuild: bool, progress: bool, embedder) -> Build
 def _write_files(folder: Path, index: Index, row_keys: list[str]) -> None:
     """Write every index file but the manifest into a fresh `folder`."""
     folder.mkdir()
-    with open(folder / DOCUMENTS, "w", encoding="utf-8") as out:
-        for doc in index.documents.values():
-            out.write(json.dumps(doc.to_dict(), ensure_ascii=False) + "\n")
-    with open(folder / VECTORS, "wb") as out:
-        np.save(out, index.vectors, allow_pickle=False)
-    with open(folder / ROW_CHUNK, "wb") as out:
-        np.save(out, index.row_chunk, allow_pickle=False)
+    write_store(folder / STORE, index.documents.values())
+    columns = index.columns
+    arrays = {VECTORS: index.vectors, ROW_CHUNK: index.row_chunk, CHUNK_DOCUMENT: columns.document,
+              CHUNK_ANSWERABLE: columns.answerable, CHUNK_FIRST_ROW: columns.first_row,
+              REPEATED_SENTENCES: columns.repeated}
+    for name, array in arrays.items():
+        with open(folder / name, "wb") as out:
+            np.save(out, array, allow_pickle=False)
     (folder / ROW_KEYS).write_text("".join(key + "\n" for key in row_keys), encoding="ascii")
     index.ann.write(folder / FAISS_INDEX)
     index.lexical.save(folder / LEXICAL_DIR)

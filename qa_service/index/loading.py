@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,39 +13,50 @@ import numpy as np
 from ..documents import Chunk, Document
 from ..errors import IndexInvalidError, IndexMissingError, NotFoundError, first_line
 from .ann import VectorIndex
-from .storage import (DOCUMENTS, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR, MANIFEST, ROW_CHUNK, ROW_KEYS, VECTORS,
-                      folder_text, sha256_file)
+from .storage import (CHUNK_ANSWERABLE, CHUNK_DOCUMENT, CHUNK_FIRST_ROW, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR,
+                      MANIFEST, REPEATED_SENTENCES, ROW_CHUNK, ROW_KEYS, STORE, VECTORS, folder_text, sha256_file)
+from .store import (ChunkColumns, MemoryChunks, MemoryDocuments, Store, StoreChunks, StoreDocuments,
+                    chunk_columns)
 
-REQUIRED_FILES = (DOCUMENTS, VECTORS, ROW_CHUNK, ROW_KEYS, FAISS_INDEX)
+REQUIRED_FILES = (STORE, CHUNK_DOCUMENT, CHUNK_ANSWERABLE, CHUNK_FIRST_ROW, REPEATED_SENTENCES, VECTORS, ROW_CHUNK,
+                  ROW_KEYS, FAISS_INDEX)
 # At load, files up to this size are checked against their sha256 (hashing reads ~1 GB/s); larger ones (the vectors
 # and FAISS index of a large corpus) only against their size, so that a server starts in seconds and memory-maps
-# them instead of reading them through. The documents and the row map are always hashed: they are read whole
-# anyway, and a flipped byte there would cite the wrong text.
+# them instead of reading them through (the store, too, is read only where a request needs it; SQLite's own page
+# checks and the store's named errors catch damage there). The row map is always hashed: it is read whole, and a
+# flipped byte there would cite the wrong text.
 HASH_AT_LOAD_BYTES = 64 * 2**20
-ALWAYS_HASHED = frozenset({MANIFEST, DOCUMENTS, ROW_CHUNK, ROW_KEYS})
+ALWAYS_HASHED = frozenset({MANIFEST, ROW_CHUNK, ROW_KEYS})
 
 _REBUILD_HINT = "run `qa-service build --rebuild`"
 
 
 @dataclass(eq=False)
 class Index:
-    """An index ready to search: documents, chunks, vectors, FAISS and BM25 indexes, manifest.
+    """An index ready to search: documents, chunks, per-chunk columns, vectors, FAISS and BM25 indexes, manifest.
 
-    Loaded from a folder by `load_index`, or made in memory by `assemble` (then `path` is None).
+    Loaded from a folder by `load_index` (documents and chunks then read from its store on demand), or made in
+    memory by `assemble` (then `path` is None, and `documents`/`chunks` may be given as a dict and a list).
+    `documents` is a read-only Mapping id -> Document in corpus order, `chunks` a read-only Sequence by position.
     """
 
     path: Path | None
     manifest: dict
-    documents: dict[str, Document]
-    chunks: list[Chunk]
+    documents: Mapping[str, Document]
+    chunks: Sequence[Chunk]
     vectors: np.ndarray
     row_chunk: np.ndarray
     ann: VectorIndex
     lexical: object
-    _positions: dict[str, int] = field(init=False, repr=False)
+    columns: ChunkColumns | None = None
 
     def __post_init__(self):
-        self._positions = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        if not isinstance(self.documents, (MemoryDocuments, StoreDocuments)):
+            self.documents = MemoryDocuments(self.documents.values())
+        if not isinstance(self.chunks, (MemoryChunks, StoreChunks)):
+            self.chunks = MemoryChunks(self.chunks)
+        if self.columns is None:
+            self.columns = chunk_columns(self.documents.values(), self.row_chunk)
 
     @property
     def model_id(self) -> str:
@@ -58,10 +70,7 @@ class Index:
 
     def position(self, chunk_id: str) -> int:
         """Return the chunk position of `chunk_id` (raises NotFoundError)."""
-        try:
-            return self._positions[chunk_id]
-        except KeyError:
-            raise NotFoundError(f"no chunk {chunk_id!r} in the index") from None
+        return self.chunks.position(chunk_id)
 
     def chunk(self, chunk_id: str) -> Chunk:
         """Return the chunk with id `chunk_id` (raises NotFoundError)."""
@@ -138,13 +147,14 @@ def _load_once(path: Path, model_id: str | None) -> Index:
     for name, entry in files.items():
         verify_file(path, name, entry)
 
-    name = DOCUMENTS
+    name = STORE
     try:
-        documents, chunks = _read_documents(path / DOCUMENTS)
-        name = VECTORS
-        vectors = np.load(path / VECTORS, mmap_mode="r", allow_pickle=False)
-        name = ROW_CHUNK
-        row_chunk = np.load(path / ROW_CHUNK, allow_pickle=False)
+        store = Store(path / STORE)
+        chunks = StoreChunks(store)
+        documents = StoreDocuments(store, chunks)
+        arrays = {}
+        for name in (CHUNK_DOCUMENT, CHUNK_ANSWERABLE, CHUNK_FIRST_ROW, REPEATED_SENTENCES, VECTORS, ROW_CHUNK):
+            arrays[name] = np.load(path / name, mmap_mode="r", allow_pickle=False)
         name = FAISS_INDEX
         ann = VectorIndex.read(path / FAISS_INDEX)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
@@ -153,8 +163,10 @@ def _load_once(path: Path, model_id: str | None) -> Index:
     from ..lexical import LexicalIndex
 
     lexical = LexicalIndex.load(path / LEXICAL_DIR)
-    index = Index(path=path, manifest=manifest, documents=documents, chunks=chunks, vectors=vectors,
-                  row_chunk=row_chunk, ann=ann, lexical=lexical)
+    columns = ChunkColumns(document=arrays[CHUNK_DOCUMENT], answerable=arrays[CHUNK_ANSWERABLE],
+                           first_row=arrays[CHUNK_FIRST_ROW], repeated=arrays[REPEATED_SENTENCES])
+    index = Index(path=path, manifest=manifest, documents=documents, chunks=chunks, vectors=arrays[VECTORS],
+                  row_chunk=arrays[ROW_CHUNK], ann=ann, lexical=lexical, columns=columns)
     _check_consistent(index)
     return index
 
@@ -174,19 +186,6 @@ def verify_file(folder: Path, name: str, entry) -> None:
         raise IndexInvalidError(f"{file_path} is corrupted (checksum mismatch): {_REBUILD_HINT}")
 
 
-def _read_documents(path: Path) -> tuple[dict[str, Document], list[Chunk]]:
-    documents: dict[str, Document] = {}
-    chunks: list[Chunk] = []
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            if not line.strip():
-                continue
-            doc = Document.from_dict(json.loads(line))
-            documents[doc.document_id] = doc
-            chunks.extend(doc.chunks)
-    return documents, chunks
-
-
 def _check_consistent(index: Index) -> None:
     """Raise IndexInvalidError if the files disagree with each other or with the manifest."""
     manifest, path = index.manifest, index.path
@@ -194,8 +193,8 @@ def _check_consistent(index: Index) -> None:
     problems = []
     if len(index.documents) != manifest["documents"]:
         problems.append(f"{len(index.documents)} documents, manifest says {manifest['documents']}")
-    if n_chunks != manifest["chunks"] or len(index._positions) != n_chunks:
-        problems.append(f"{n_chunks} chunks (ids unique: {len(index._positions)}), manifest says {manifest['chunks']}")
+    if n_chunks != manifest["chunks"] or not index.chunks.unique:
+        problems.append(f"{n_chunks} chunks (ids unique: {index.chunks.unique}), manifest says {manifest['chunks']}")
     if index.vectors.shape != (n_rows, dimension) or index.vectors.dtype != np.float32:
         problems.append(f"vectors are {index.vectors.dtype} {index.vectors.shape}, expected float32 "
                         f"({n_rows}, {dimension})")
@@ -205,6 +204,16 @@ def _check_consistent(index: Index) -> None:
     elif n_rows and np.any(np.diff(index.row_chunk) < 0):
         # The searcher reads a chunk's vectors as one run of rows (chunk order), as every build writes them.
         problems.append("row_chunk is not in chunk order")
+    columns = index.columns
+    if (columns.document.shape != (n_chunks,) or columns.document.dtype != np.int32
+            or columns.answerable.shape != (n_chunks,) or columns.answerable.dtype != np.bool_
+            or columns.first_row.shape != (n_chunks + 1,) or columns.first_row.dtype != np.int64
+            or columns.repeated.ndim != 1 or columns.repeated.dtype != np.uint64):
+        problems.append("the per-chunk columns do not have one entry of the right type per chunk")
+    elif n_chunks and not (0 <= columns.document[0] and columns.document[-1] < len(index.documents)
+                           and not np.any(np.diff(columns.document) < 0)
+                           and columns.first_row[0] == 0 and columns.first_row[-1] == n_rows):
+        problems.append("the per-chunk columns do not span the documents and vector rows")
     if not index.ann.is_inner_product:
         problems.append("faiss.index does not use the inner-product metric")
     if index.ann.ntotal != n_rows or index.ann.dimension != dimension:

@@ -3,7 +3,13 @@
 A folder that describes itself (files written by `build_index`):
   manifest.json     format version, model id, dimension, FAISS factory, counts, sha256 of every source file and of
                     every index file, build time, package version; written last, so no manifest = no index
-  documents.jsonl   one `Document.to_dict()` per line, corpus order; chunk position = order of chunks over all lines
+  store.sqlite      the documents (ordinal = corpus order, id, metadata JSON, first chunk, chunk count) and the
+                    chunks (position, id, document ordinal, kind, numbers, frage, antwort, pages), unique indexes on
+                    both ids (`store.py`); chunk position = order of chunks over the documents
+  chunk_document.npy    int32 (n_chunks,): the document ordinal of each chunk
+  chunk_answerable.npy  bool (n_chunks,): whether each chunk answers something (the others are never ranked)
+  chunk_first_row.npy   int64 (n_chunks + 1,): the first vector row of each chunk, then the number of rows
+  repeated_sentences.npy  uint64, sorted: keys of the answer sentences in two or more documents (not highlighted)
   vectors.npy       float32 (n_rows, dimension), L2-normalised: inner product is cosine similarity
   row_chunk.npy     int32 (n_rows,): the chunk position of each vector row (a chunk may have several rows)
   row_keys.txt      line i = sha256 of (model id, passage text) of vector row i: lets a rebuild reuse vectors
@@ -30,16 +36,24 @@ from typing import Callable
 
 from ..errors import IndexLockedError, IndexWriteError
 
-FORMAT_VERSION = 1
+# 2: texts and metadata in store.sqlite, per-chunk columns in .npy files (1 had documents.jsonl).
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
-DOCUMENTS = "documents.jsonl"
+STORE = "store.sqlite"
+CHUNK_DOCUMENT = "chunk_document.npy"
+CHUNK_ANSWERABLE = "chunk_answerable.npy"
+CHUNK_FIRST_ROW = "chunk_first_row.npy"
+REPEATED_SENTENCES = "repeated_sentences.npy"
 VECTORS = "vectors.npy"
 ROW_CHUNK = "row_chunk.npy"
 ROW_KEYS = "row_keys.txt"
 FAISS_INDEX = "faiss.index"
 LEXICAL_DIR = "lexical"
 # Every name `build_index` writes into the folder: a folder holding anything else is not ours to replace.
-INDEX_NAMES = frozenset({MANIFEST, DOCUMENTS, VECTORS, ROW_CHUNK, ROW_KEYS, FAISS_INDEX, LEXICAL_DIR})
+INDEX_NAMES = frozenset({MANIFEST, STORE, CHUNK_DOCUMENT, CHUNK_ANSWERABLE, CHUNK_FIRST_ROW, REPEATED_SENTENCES,
+                         VECTORS, ROW_CHUNK, ROW_KEYS, FAISS_INDEX, LEXICAL_DIR})
+# Names only an index of an earlier format holds: such a folder is still ours to replace by a rebuild.
+EARLIER_NAMES = frozenset({"documents.jsonl"})
 
 
 def folder_text(path: Path) -> str:
@@ -188,7 +202,7 @@ def check_replaceable(target: Path) -> None:
         return
     if not target.is_dir():
         raise IndexWriteError(f"{target} exists and is not a folder: choose another --index")
-    foreign = sorted(p.name for p in target.iterdir() if p.name not in INDEX_NAMES)
+    foreign = sorted(p.name for p in target.iterdir() if p.name not in INDEX_NAMES | EARLIER_NAMES)
     if foreign:
         raise IndexWriteError(f"{target} is not an index folder (it holds {', '.join(foreign[:3])}): "
                               "choose another --index or empty it")
