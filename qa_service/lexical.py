@@ -115,7 +115,8 @@ class LexicalIndex:
         if rows == 0:
             return cls(bm25s.BM25(), 0)
         try:
-            bm25 = bm25s.BM25.load(str(folder), show_progress=False)
+            # Memory-mapped: the score matrix stays in the page cache, shared by every process that loads it.
+            bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
         except Exception as exc:  # bm25s raises whatever numpy/json raise on a damaged file
             raise IndexInvalidError(f"lexical index in {folder} is unreadable ({exc}): run `qa-service build --rebuild`")
         if int(bm25.scores["num_docs"]) != rows:
