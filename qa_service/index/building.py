@@ -133,29 +133,34 @@ def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], 
     model_id, dimension = str(embedder.model_id), int(embedder.dimension)
     chunks = [(doc, chunk) for doc in documents for chunk in doc.chunks]
     row_chunk, row_keys, reused = [], [], []
-    # Each passage text is embedded once: key -> (text, its first row); a later row of that key is a repeat.
-    to_embed: dict[str, tuple[str, int]] = {}
+    # Each passage text is embedded once: key -> its first row; a later row of that key is a repeat.
+    to_embed: dict[str, int] = {}
     repeats: list[tuple[int, int]] = []
-    embedded_chunks = set()
+    # Chunk position -> its first row, for the chunks with a passage to embed.
+    embedded_chunks: dict[int, int] = {}
+    chunk_start, last_position = 0, -1
     for row, (position, text) in enumerate(_passage_rows(documents)):
+        if position != last_position:
+            chunk_start, last_position = row, position
         key = _passage_key(model_id, text)
         row_chunk.append(position)
         row_keys.append(key)
         if key in stored:
             reused.append((row, key))
             continue
-        embedded_chunks.add(position)
+        embedded_chunks.setdefault(position, chunk_start)
         if key in to_embed:
-            repeats.append((row, to_embed[key][1]))
+            repeats.append((row, to_embed[key]))
         else:
-            to_embed[key] = (text, row)
+            to_embed[key] = row
 
     # One float32 array filled row by row, then handed to FAISS: no vector is held twice on the way.
     buffer = RowBuffer(len(row_keys), dimension)
     vectors = buffer.rows
     stored.copy_into(vectors, reused)
     embed_started = time.perf_counter()
-    _embed(embedder, to_embed, vectors, progress, normalise_rows, checkpoint)
+    _embed(embedder, _texts_to_embed(chunks, embedded_chunks, row_keys, to_embed), len(to_embed), vectors, progress,
+           normalise_rows, checkpoint)
     embedding_seconds = time.perf_counter() - embed_started
     if repeats:
         targets, sources = np.array(repeats, dtype=np.int64).T
@@ -169,7 +174,21 @@ def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], 
     index = Index(path=None, manifest=manifest, documents={doc.document_id: doc for doc in documents},
                   chunks=[chunk for _, chunk in chunks], vectors=vectors,
                   row_chunk=np.asarray(row_chunk, dtype=np.int32), ann=ann, lexical=lexical)
-    return _Assembly(index, row_keys, embedded_chunks, len(to_embed), embedding_seconds)
+    return _Assembly(index, row_keys, set(embedded_chunks), len(to_embed), embedding_seconds)
+
+
+def _texts_to_embed(chunks: list, embedded_chunks: dict[int, int], row_keys: list[str], to_embed: dict[str, int]):
+    """Yield (key, text, row) of the first row of every key in `to_embed`, in row order.
+
+    The texts are made again from their chunks: holding them from the first pass would take ~1 KB per row.
+    """
+    from ..passages import passage_texts
+
+    for position, first_row in embedded_chunks.items():
+        doc, chunk = chunks[position]
+        for row, text in enumerate(passage_texts(doc, chunk), start=first_row):
+            if to_embed.get(row_keys[row]) == row:
+                yield row_keys[row], text, row
 
 
 def _build(settings: Settings, rebuild: bool, progress: bool, embedder) -> BuildReport:
@@ -270,25 +289,35 @@ def _write_files(folder: Path, index: Index, row_keys: list[str]) -> None:
     index.lexical.save(folder / LEXICAL_DIR)
 
 
-def _embed(embedder, to_embed: dict[str, tuple[str, int]], vectors: np.ndarray, progress: bool, normalise_rows,
+def _embed(embedder, passages, total: int, vectors: np.ndarray, progress: bool, normalise_rows,
            checkpoint=None) -> None:
-    """Embed every passage of `to_embed` ({key: (text, row)}) into its row of `vectors`, in batches behind a
-    progress bar (and hand each batch to `checkpoint`)."""
+    """Embed the `total` passages of `passages` ((key, text, row) each) into their rows of `vectors`, in batches
+    behind a progress bar (and hand each batch to `checkpoint`)."""
     from tqdm import tqdm
 
-    keys = list(to_embed)
-    if not keys:
+    if not total:
         return
     dimension = vectors.shape[1]
-    with tqdm(total=len(keys), desc="embedding", unit="passage", file=sys.stderr, disable=not progress,
+    with tqdm(total=total, desc="embedding", unit="passage", file=sys.stderr, disable=not progress,
               dynamic_ncols=True) as bar:
-        for start in range(0, len(keys), BATCH_SIZE):
-            batch = keys[start:start + BATCH_SIZE]
-            rows = normalise_rows(embedder.encode_passages([to_embed[k][0] for k in batch]), dimension, len(batch))
-            vectors[[to_embed[k][1] for k in batch]] = rows
+        for batch in _batches(passages, BATCH_SIZE):
+            keys, texts, rows = zip(*batch)
+            embedded = normalise_rows(embedder.encode_passages(list(texts)), dimension, len(batch))
+            vectors[list(rows)] = embedded
             if checkpoint is not None:
-                checkpoint.add(batch, rows)
+                checkpoint.add(list(keys), embedded)
             bar.update(len(batch))
+
+
+def _batches(items, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _passage_key(model_id: str, text: str) -> str:

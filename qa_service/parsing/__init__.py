@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from .reading import read_pages
 from .structure import RawChunk, build_chunks, find_events
 
 DOCUMENT_SUFFIXES = (".txt", ".pdf")
-# Files parsed in worker processes (one per core) from this many on; starting them costs about a second.
+# Files parsed in worker processes (one per core) from this many on: below it the pool costs more than it saves.
 POOL_MIN_FILES = 200
 
 __all__ = ["ParseReport", "find_document_files", "parse_file", "parse_paths", "parse_text"]
@@ -73,11 +74,12 @@ def parse_paths(paths) -> ParseReport:
 def _parse_all(files: list[Path]) -> list[tuple[Document | None, str | None]]:
     """Return (document, None) or (None, failure line) of every file, in order; on all cores for many files."""
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if len(files) < POOL_MIN_FILES or workers < 2:
+    # Parsing is pure Python on one core (22% of a large build). Workers are forked (spawned ones would re-run
+    # the caller's main script), so only from a process without other threads, where forking is safe.
+    if (len(files) < POOL_MIN_FILES or workers < 2 or threading.active_count() > 1
+            or "fork" not in multiprocessing.get_all_start_methods()):
         return [_parse_or_failure(file) for file in files]
-    # Parsing is pure Python on one core (22% of a large build); "spawn" because a build may run in a process
-    # with threads, where forking is unsafe.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         return list(pool.map(_parse_or_failure, files, chunksize=32))
 
 
