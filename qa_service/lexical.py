@@ -15,7 +15,9 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.scoring import _build_idf_array, _select_idf_scorer, _select_tfc_scorer
 from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_GERMAN
+from bm25s.tokenization import Tokenized
 
 from .errors import IndexInvalidError, IndexMissingError
 
@@ -34,6 +36,8 @@ _SOFT_HYPHEN_BREAK = re.compile(r"(?<=\w)-[ \t]*\n[ \t]*(?=[a-zäöüß])")
 # Numbers keep their inner dots and slashes ("19/10041", "1.364", "2.1"); words are runs of letters and digits.
 _TOKEN = re.compile(r"\d+(?:[./]\d+)*|[^\W_]+")
 _STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN_PLUS)
+# Chunks analysed into one block of postings: bounds the Python list of token ids alive at a time.
+_BLOCK_CHUNKS = 4096
 
 
 @lru_cache(maxsize=1)
@@ -75,13 +79,13 @@ class LexicalIndex:
         self.n_rows = n_rows
 
     @classmethod
-    def build(cls, texts: list[str]) -> "LexicalIndex":
-        """Index `texts`; row i is chunk position i."""
-        corpus = [analyze(text) for text in texts]
-        bm25 = bm25s.BM25()
-        if corpus:
-            bm25.index(corpus, show_progress=False)
-        return cls(bm25, len(texts))
+    def build(cls, texts) -> "LexicalIndex":
+        """Index `texts` (any iterable of strings, read once); row i is chunk position i."""
+        postings = _Postings.of(texts)
+        bm25 = _PostingsBM25()
+        if postings.n_docs:
+            bm25.index(Tokenized(ids=postings, vocab=postings.vocab), show_progress=False)
+        return cls(bm25, postings.n_docs)
 
     def save(self, folder: Path) -> None:
         """Write the index into `folder` (created if missing) with bm25s's own format plus a small metadata file."""
@@ -111,7 +115,8 @@ class LexicalIndex:
         if rows == 0:
             return cls(bm25s.BM25(), 0)
         try:
-            bm25 = bm25s.BM25.load(str(folder), show_progress=False)
+            # Memory-mapped: the score matrix stays in the page cache, shared by every process that loads it.
+            bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
         except Exception as exc:  # bm25s raises whatever numpy/json raise on a damaged file
             raise IndexInvalidError(f"lexical index in {folder} is unreadable ({exc}): run `qa-service build --rebuild`")
         if int(bm25.scores["num_docs"]) != rows:
@@ -146,3 +151,96 @@ class LexicalIndex:
         if not tokens:
             return np.zeros(self.n_rows, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+
+class _Postings:
+    """The analysed corpus as numpy blocks of (term id, term frequency) per chunk, with each chunk's token count.
+
+    What bm25s needs to score, without its Python list of token strings per chunk (3.4 GiB at 122,500 chunks).
+    """
+
+    def __init__(self):
+        self.vocab: dict[str, int] = {}
+        # Per block: term ids (int32, grouped by chunk), their frequencies (int32), distinct terms per chunk.
+        self.blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.lengths = np.zeros(0, dtype=np.int64)
+
+    @property
+    def n_docs(self) -> int:
+        """Return the number of chunks."""
+        return len(self.lengths)
+
+    @classmethod
+    def of(cls, texts) -> "_Postings":
+        """Analyse `texts` block by block into postings."""
+        postings = cls()
+        lengths, ids, block_lengths = [], [], []
+        for text in texts:
+            tokens = analyze(text)
+            ids.extend(postings.vocab.setdefault(token, len(postings.vocab)) for token in tokens)
+            block_lengths.append(len(tokens))
+            if len(block_lengths) == _BLOCK_CHUNKS:
+                postings._add_block(ids, block_lengths)
+                lengths.extend(block_lengths)
+                ids, block_lengths = [], []
+        if block_lengths:
+            postings._add_block(ids, block_lengths)
+            lengths.extend(block_lengths)
+        if lengths and not postings.vocab:
+            # No chunk has a token: bm25s needs one (its empty token) to build a vocabulary.
+            postings.vocab[""] = 0
+        # int64, as bm25s counts them: the mean document length must come out the same to the last bit.
+        postings.lengths = np.asarray(lengths, dtype=np.int64)
+        return postings
+
+    def _add_block(self, ids: list[int], block_lengths: list[int]) -> None:
+        chunk_of = np.repeat(np.arange(len(block_lengths), dtype=np.int64), block_lengths)
+        pairs, tf = np.unique((chunk_of << 32) | np.asarray(ids, dtype=np.int64), return_counts=True)
+        distinct = np.bincount(pairs >> 32, minlength=len(block_lengths))
+        self.blocks.append(((pairs & 0xFFFFFFFF).astype(np.int32), tf.astype(np.int32), distinct))
+
+
+class _PostingsBM25(bm25s.BM25):
+    """bm25s's BM25 built from `_Postings` (its documented override point), with bm25s's own scoring functions.
+
+    Scores are those of `bm25s.BM25.index` over the token lists: the same tfc and idf functions in the same float
+    types, elementwise over all postings instead of per chunk.
+    """
+
+    def build_index_from_ids(self, unique_token_ids, corpus_token_ids, show_progress=True, leave_progress=False):
+        """Return bm25s's score matrix (CSC: terms are columns) of the postings `corpus_token_ids`."""
+        postings: _Postings = corpus_token_ids
+        if self.method in self.methods_requiring_nonoccurrence:
+            raise ValueError(f"BM25 variant {self.method!r} is not supported over postings")
+        self.nonoccurrence_array = None
+        n_docs, n_vocab = postings.n_docs, len(unique_token_ids)
+        avg_doc_len = postings.lengths.mean()
+        doc_frequencies = np.zeros(n_vocab, dtype=np.int64)
+        for terms, _, _ in postings.blocks:
+            doc_frequencies += np.bincount(terms, minlength=n_vocab)
+        idf = _build_idf_array(dict(enumerate(doc_frequencies.tolist())), n_docs,
+                               _select_idf_scorer(self.idf_method), self.dtype)
+        tfc = _select_tfc_scorer(self.method)
+
+        indptr = np.concatenate(([0], np.cumsum(doc_frequencies)))
+        data = np.empty(indptr[-1], dtype=self.dtype)
+        indices = np.empty(indptr[-1], dtype=self.int_dtype)
+        next_free = indptr[:-1].copy()
+        first_doc = 0
+        # Block by block, in chunk order, so each term's column lists its chunks in order (as scipy's CSC does);
+        # a block is dropped once scattered.
+        while postings.blocks:
+            terms, tf, distinct = postings.blocks.pop(0)
+            docs = np.repeat(np.arange(first_doc, first_doc + len(distinct), dtype=np.int64), distinct)
+            scores = idf[terms] * tfc(tf_array=tf.astype(self.dtype), l_d=postings.lengths[docs], l_avg=avg_doc_len,
+                                      k1=self.k1, b=self.b, delta=self.delta)
+            order = np.argsort(terms, kind="stable")
+            sorted_terms = terms[order]
+            counts = np.bincount(sorted_terms, minlength=n_vocab)
+            starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            slots = next_free[sorted_terms] + (np.arange(len(order)) - starts[sorted_terms])
+            data[slots] = scores[order]
+            indices[slots] = docs[order]
+            next_free += counts
+            first_doc += len(distinct)
+        return {"data": data, "indices": indices, "indptr": indptr, "num_docs": n_docs}

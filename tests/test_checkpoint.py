@@ -86,3 +86,18 @@ def test_a_build_killed_with_sigkill_loses_at_most_the_unsaved_stretch(tmp_path,
     assert report.resumed_passages > 0
     assert len(counting.passages_seen) == len(complete.passages_seen) - report.resumed_passages
     assert not list(checkpoint_folder(index_dir).glob("*"))
+
+
+def test_a_part_is_saved_once_enough_rows_are_unsaved_however_fast_the_embedder(tmp_path, monkeypatch):
+    import numpy as np
+
+    import qa_service.index.checkpoint as checkpoint_module
+    from qa_service.index.checkpoint import EmbeddingCheckpoint
+
+    monkeypatch.setattr(checkpoint_module, "CHECKPOINT_ROWS", 4)
+    checkpoint = EmbeddingCheckpoint(tmp_path / "parts", "model", 2)
+    checkpoint.add(["a" * 64, "b" * 64, "c" * 64], np.ones((3, 2), dtype=np.float32))
+    assert not list((tmp_path / "parts").glob("part-*.npz"))
+    checkpoint.add(["d" * 64], np.ones((1, 2), dtype=np.float32))
+    assert len(list((tmp_path / "parts").glob("part-*.npz"))) == 1
+    assert set(checkpoint.load()) == {"a" * 64, "b" * 64, "c" * 64, "d" * 64}

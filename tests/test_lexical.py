@@ -86,3 +86,39 @@ def test_empty_index_answers_nothing(tmp_path):
     assert best(empty, "Straftat", 3) == []
     empty.save(tmp_path)
     assert best(LexicalIndex.load(tmp_path), "Straftat", 3) == []
+
+
+@pytest.fixture(scope="module")
+def corpus_texts():
+    from conftest import CORPUS_DIR
+    from qa_service.parsing import find_document_files, parse_paths
+    from qa_service.passages import lexical_text
+
+    documents = parse_paths(find_document_files(CORPUS_DIR)).documents
+    return [lexical_text(doc, chunk) for doc in documents for chunk in doc.chunks]
+
+
+@pytest.mark.parametrize("block_chunks", [4096, 7])
+def test_scores_equal_bm25s_built_from_token_lists(corpus_texts, monkeypatch, block_chunks):
+    # The build feeds bm25s postings instead of token lists; bm25s's own build over the token lists is the
+    # reference. With 7 chunks per block, every term's column is assembled from many blocks.
+    import bm25s
+    import qa_service.lexical as lexical
+
+    monkeypatch.setattr(lexical, "_BLOCK_CHUNKS", block_chunks)
+    index = LexicalIndex.build(iter(corpus_texts))
+    reference = bm25s.BM25()
+    reference.index([analyze(text) for text in corpus_texts], show_progress=False)
+    assert index.n_rows == len(corpus_texts) and set(index._bm25.vocab_dict) == set(reference.vocab_dict)
+    questions = [text[:200] for text in corpus_texts[::9]] + ["Sporthalle Neubau", "Straftaten 19/10041"]
+    for question in questions:
+        query = analyse(question)
+        tokens = index.query_tokens(query)
+        assert tokens
+        np.testing.assert_allclose(index.scores(query), reference.get_scores(tokens), rtol=1e-6, atol=1e-6)
+
+
+def test_texts_without_any_token_give_an_index_that_scores_zero():
+    index = LexicalIndex.build(["und die der", "the and"])
+    assert index.n_rows == 2
+    assert best(index, "und die Sporthalle", 2) == []

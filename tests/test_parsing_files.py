@@ -203,3 +203,19 @@ def test_cli_parse_names_unreadable_files_on_stderr_and_exits_non_zero(tmp_path,
     assert captured.err.strip() == f"error: {tmp_path / 'broken.txt'}: binary file, not text"
     assert "S19-10006" in captured.out and "19/10006" in captured.out and "7 chunks" in captured.out
     assert "1 documents, 7 chunks, 0 warnings, 1 unreadable" in captured.out
+
+
+def test_parsing_in_worker_processes_keeps_the_order_of_documents_and_failures(tmp_path, monkeypatch):
+    import qa_service.parsing as parsing
+
+    for name in ("S19-10048.txt", "S19-10006.txt", "S19-10041.txt"):
+        shutil.copy(CORPUS / name, tmp_path)
+    (tmp_path / "S19-10040.txt").write_bytes(b"")
+    paths = [tmp_path / "missing.txt", tmp_path, CORPUS / "S19-10048.txt", tmp_path / "gone"]
+    serial = parse_paths(paths)
+    monkeypatch.setattr(parsing, "POOL_MIN_FILES", 1)
+    pooled = parse_paths(paths)
+    assert [d.document_id for d in pooled.documents] == ["S19-10006", "S19-10041", "S19-10048", "S19-10048"]
+    assert pooled.documents == serial.documents
+    assert pooled.failures == serial.failures and len(pooled.failures) == 3
+    assert "missing.txt" in pooled.failures[0] and "S19-10040" in pooled.failures[1] and "gone" in pooled.failures[2]

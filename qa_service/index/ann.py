@@ -5,6 +5,8 @@ is the cosine similarity.
 """
 from __future__ import annotations
 
+import mmap
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,27 @@ HNSW_EF_CONSTRUCTION = 128
 # and IVF looks into nprobe lists. Chosen with scripts/bench.py (part scale) for recall@10 >= 0.95.
 HNSW_EF_SEARCH = 1000
 IVF_NPROBE = 32
+# Rows handed to FAISS per `add` while building from a RowBuffer: the buffer's pages of one block are returned to
+# the system once FAISS holds them, so at most this many rows are held twice.
+ADD_BLOCK_ROWS = 65536
+
+
+class RowBuffer:
+    """The vector rows of a build in progress, in an anonymous memory mapping that `VectorIndex.build_from` gives
+    back to the system block by block as FAISS copies the rows in: the vectors are never held twice."""
+
+    def __init__(self, n_rows: int, dimension: int):
+        self._map = mmap.mmap(-1, max(n_rows * dimension * 4, 1))
+        # Zero-filled, like np.zeros: a row nobody writes is a zero vector.
+        self.rows = np.frombuffer(self._map, dtype=np.float32, count=n_rows * dimension).reshape(n_rows, dimension)
+
+    def release(self, start: int, stop: int) -> None:
+        """Return the whole pages of rows start..stop to the system; those rows must not be read again."""
+        row_bytes = self.rows.shape[1] * 4
+        first = -(-start * row_bytes // mmap.PAGESIZE) * mmap.PAGESIZE
+        last = stop * row_bytes // mmap.PAGESIZE * mmap.PAGESIZE
+        if last > first:
+            self._map.madvise(mmap.MADV_DONTNEED, first, last - first)
 
 
 def resolve_factory(setting: str, n_rows: int, approx_threshold: int) -> str:
@@ -44,9 +67,38 @@ class VectorIndex:
     @classmethod
     def build(cls, factory: str, vectors: np.ndarray) -> VectorIndex:
         """Return an index of `factory` type holding `vectors`, trained on them if the type needs training."""
+        index = cls._empty(factory, vectors.shape[1])
+        with cls._build_errors(factory, len(vectors)):
+            if not index.is_trained:
+                index.train(vectors)
+            index.add(vectors)
+        return cls(index)
+
+    @classmethod
+    def build_from(cls, factory: str, buffer: RowBuffer) -> tuple[VectorIndex, np.ndarray]:
+        """Return an index of `factory` type over the rows of `buffer`, and the array that holds the vectors now.
+
+        When FAISS keeps the vectors as float32 (Flat, HNSW…,Flat), the array is a read-only view of FAISS's own
+        storage and the buffer's pages are given back as the rows go in; otherwise it is the buffer's array.
+        """
+        vectors = buffer.rows
+        index = cls._empty(factory, vectors.shape[1])
+        flat = _flat_storage(index) is not None
+        with cls._build_errors(factory, len(vectors)):
+            if not index.is_trained:
+                index.train(vectors)
+            for start in range(0, len(vectors), ADD_BLOCK_ROWS):
+                stop = min(start + ADD_BLOCK_ROWS, len(vectors))
+                index.add(vectors[start:stop])
+                if flat:
+                    buffer.release(start, stop)
+        built = cls(index)
+        return built, (built._stored_rows() if flat else vectors)
+
+    @staticmethod
+    def _empty(factory: str, dimension: int):
         import faiss
 
-        dimension = vectors.shape[1]
         try:
             index = faiss.index_factory(dimension, factory, faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as exc:
@@ -55,14 +107,26 @@ class VectorIndex:
         inner = faiss.downcast_index(index)
         if isinstance(inner, faiss.IndexHNSW):
             inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        return index
+
+    @staticmethod
+    @contextmanager
+    def _build_errors(factory: str, n_rows: int):
         try:
-            if not index.is_trained:
-                index.train(vectors)
-            index.add(vectors)
+            yield
         except RuntimeError as exc:
-            raise IndexFactoryError(f"FAISS index {factory!r} cannot be built over {len(vectors)} vectors "
+            raise IndexFactoryError(f"FAISS index {factory!r} cannot be built over {n_rows} vectors "
                                     f"({first_line(exc)}): use --factory auto")
-        return cls(index)
+
+    def _stored_rows(self) -> np.ndarray:
+        """Return a read-only (ntotal, d) float32 view of the vectors in FAISS's flat storage; it keeps `self` alive."""
+        import faiss
+
+        n, d = self.ntotal, self.dimension
+        if n == 0:
+            return np.zeros((0, d), dtype=np.float32)
+        address = faiss.rev_swig_ptr(_flat_storage(self._index).get_xb(), n * d).__array_interface__["data"][0]
+        return np.asarray(_Borrowed(address, (n, d), self))
 
     @classmethod
     def read(cls, path: Path) -> VectorIndex:
@@ -167,3 +231,21 @@ class VectorIndex:
 
         faiss.omp_set_num_threads(n)
 
+
+
+def _flat_storage(index):
+    """Return the IndexFlat holding `index`'s vectors as float32 (Flat, HNSW…,Flat), else None."""
+    import faiss
+
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexHNSW):
+        inner = faiss.downcast_index(inner.storage)
+    return inner if isinstance(inner, faiss.IndexFlat) else None
+
+
+class _Borrowed:
+    """Memory owned by FAISS, shown to numpy (`np.asarray`) read-only; the array keeps its owner alive."""
+
+    def __init__(self, address: int, shape: tuple[int, int], owner):
+        self.owner = owner
+        self.__array_interface__ = {"version": 3, "shape": shape, "typestr": "<f4", "data": (address, True)}

@@ -22,7 +22,7 @@ from ..config import Settings
 from ..documents import Document
 from ..errors import CorpusError, IndexWriteError, QAError
 from . import storage
-from .ann import EXACT_FACTORY, VectorIndex, resolve_factory
+from .ann import EXACT_FACTORY, RowBuffer, VectorIndex, resolve_factory
 from .checkpoint import EmbeddingCheckpoint, checkpoint_folder
 from .loading import Index, verify_file
 from .storage import (CHUNK_ANSWERABLE, CHUNK_DOCUMENT, CHUNK_FIRST_ROW, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR,
@@ -31,6 +31,9 @@ from .store import write_store
 
 # Passages per call to the embedder: large enough to amortise the call, small enough for a smooth progress bar.
 BATCH_SIZE = 32
+# Stored vectors copied per step from the old index's memory-mapped file: bounds the temporary copy (96 MiB at 384
+# dimensions).
+_COPY_BLOCK = 65536
 
 
 @dataclass
@@ -88,16 +91,23 @@ def assemble(documents: list[Document], embedder, factory: str = EXACT_FACTORY) 
     `factory` is a FAISS factory string or "auto" (resolved with the default approx_threshold).
     """
     threshold = Settings().approx_threshold
-    return _assemble(documents, embedder, lambda n_rows: resolve_factory(factory, n_rows, threshold), {},
-                     progress=False).index
+    return _assemble(documents, embedder, lambda n_rows: resolve_factory(factory, n_rows, threshold),
+                     _StoredVectors(), progress=False).index
 
 
 def passage_rows(documents: list[Document]) -> list[tuple[int, str]]:
     """Return (chunk position, passage text) of every vector row of the index of `documents`, in row order."""
+    return list(_passage_rows(documents))
+
+
+def _passage_rows(documents: list[Document]):
+    """Yield (chunk position, passage text) of every vector row, in row order, one chunk's texts at a time."""
     from ..passages import passage_texts
 
-    chunks = [(doc, chunk) for doc in documents for chunk in doc.chunks]
-    return [(position, text) for position, (doc, chunk) in enumerate(chunks) for text in passage_texts(doc, chunk)]
+    chunks = ((doc, chunk) for doc in documents for chunk in doc.chunks)
+    for position, (doc, chunk) in enumerate(chunks):
+        for text in passage_texts(doc, chunk):
+            yield position, text
 
 
 @dataclass
@@ -111,9 +121,9 @@ class _Assembly:
     embedding_seconds: float
 
 
-def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], str], stored: dict,
+def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], str], stored: _StoredVectors,
               progress: bool, checkpoint=None) -> _Assembly:
-    """Return the index of `documents`, embedding only the passages whose key is not in `stored` ({key: vector}).
+    """Return the index of `documents`, embedding only the passages whose key `stored` lacks.
 
     With `checkpoint` (an EmbeddingCheckpoint), freshly embedded vectors are saved as they come.
     """
@@ -123,32 +133,63 @@ def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], 
 
     model_id, dimension = str(embedder.model_id), int(embedder.dimension)
     chunks = [(doc, chunk) for doc in documents for chunk in doc.chunks]
-    row_chunk, row_keys, to_embed = [], [], {}
-    embedded_chunks = set()
-    for position, text in passage_rows(documents):
+    row_chunk, row_keys, reused = [], [], []
+    # Each passage text is embedded once: key -> its first row; a later row of that key is a repeat.
+    to_embed: dict[str, int] = {}
+    repeats: list[tuple[int, int]] = []
+    # Chunk position -> its first row, for the chunks with a passage to embed.
+    embedded_chunks: dict[int, int] = {}
+    chunk_start, last_position = 0, -1
+    for row, (position, text) in enumerate(_passage_rows(documents)):
+        if position != last_position:
+            chunk_start, last_position = row, position
         key = _passage_key(model_id, text)
         row_chunk.append(position)
         row_keys.append(key)
-        if key not in stored:
-            to_embed.setdefault(key, text)
-            embedded_chunks.add(position)
+        if key in stored:
+            reused.append((row, key))
+            continue
+        embedded_chunks.setdefault(position, chunk_start)
+        if key in to_embed:
+            repeats.append((row, to_embed[key]))
+        else:
+            to_embed[key] = row
 
+    # One float32 array filled row by row, then handed to FAISS: no vector is held twice on the way.
+    buffer = RowBuffer(len(row_keys), dimension)
+    vectors = buffer.rows
+    stored.copy_into(vectors, reused)
     embed_started = time.perf_counter()
-    fresh = _embed(embedder, to_embed, dimension, progress, normalise_rows, checkpoint)
+    _embed(embedder, _texts_to_embed(chunks, embedded_chunks, row_keys, to_embed), len(to_embed), vectors, progress,
+           normalise_rows, checkpoint)
     embedding_seconds = time.perf_counter() - embed_started
-    vectors = np.zeros((len(row_keys), dimension), dtype=np.float32)
-    for row, key in enumerate(row_keys):
-        vectors[row] = fresh[key] if key in fresh else stored[key]
+    if repeats:
+        targets, sources = np.array(repeats, dtype=np.int64).T
+        vectors[targets] = vectors[sources]
 
     factory = factory_for(len(row_keys))
-    ann = VectorIndex.build(factory, vectors)
-    lexical = LexicalIndex.build([lexical_text(doc, chunk) for doc, chunk in chunks])
+    ann, vectors = VectorIndex.build_from(factory, buffer)
+    lexical = LexicalIndex.build(lexical_text(doc, chunk) for doc, chunk in chunks)
     manifest = {"model_id": model_id, "dimension": dimension, "metric": "inner_product", "factory": factory,
                 "documents": len(documents), "chunks": len(chunks), "vectors": len(row_keys)}
     index = Index(path=None, manifest=manifest, documents={doc.document_id: doc for doc in documents},
                   chunks=[chunk for _, chunk in chunks], vectors=vectors,
                   row_chunk=np.asarray(row_chunk, dtype=np.int32), ann=ann, lexical=lexical)
-    return _Assembly(index, row_keys, embedded_chunks, len(to_embed), embedding_seconds)
+    return _Assembly(index, row_keys, set(embedded_chunks), len(to_embed), embedding_seconds)
+
+
+def _texts_to_embed(chunks: list, embedded_chunks: dict[int, int], row_keys: list[str], to_embed: dict[str, int]):
+    """Yield (key, text, row) of the first row of every key in `to_embed`, in row order.
+
+    The texts are made again from their chunks: holding them from the first pass would take ~1 KB per row.
+    """
+    from ..passages import passage_texts
+
+    for position, first_row in embedded_chunks.items():
+        doc, chunk = chunks[position]
+        for row, text in enumerate(passage_texts(doc, chunk), start=first_row):
+            if to_embed.get(row_keys[row]) == row:
+                yield row_keys[row], text, row
 
 
 def _build(settings: Settings, rebuild: bool, progress: bool, embedder) -> BuildReport:
@@ -185,12 +226,12 @@ def _build(settings: Settings, rebuild: bool, progress: bool, embedder) -> Build
         old_sources = previous.get("sources", {}) if isinstance(previous.get("sources"), dict) else {}
         report.changed_files = sorted(n for n, h in sources.items() if old_sources.get(n) != h)
         report.removed_files = sorted(n for n in old_sources if n not in sources)
-        stored = {} if rebuild else _stored_vectors(target, previous, model_id, dimension)
+        stored = _StoredVectors() if rebuild else _stored_vectors(target, previous, model_id, dimension)
         # What an earlier, killed build of this index had embedded (also for --rebuild: it is this run's work).
         checkpoint = EmbeddingCheckpoint(checkpoint_folder(target), model_id, dimension)
         resumed = checkpoint.load()
         report.resumed_passages = len(resumed)
-        stored.update(resumed)
+        stored.resume(resumed)
 
         assembly = _assemble(
             documents, embedder,
@@ -250,26 +291,35 @@ def _write_files(folder: Path, index: Index, row_keys: list[str]) -> None:
     index.lexical.save(folder / LEXICAL_DIR)
 
 
-def _embed(embedder, to_embed: dict[str, str], dimension: int, progress: bool, normalise_rows,
-           checkpoint=None) -> dict:
-    """Return {key: vector} for every passage in `to_embed`, embedded in batches behind a progress bar (and
-    handed to `checkpoint` batch by batch)."""
+def _embed(embedder, passages, total: int, vectors: np.ndarray, progress: bool, normalise_rows,
+           checkpoint=None) -> None:
+    """Embed the `total` passages of `passages` ((key, text, row) each) into their rows of `vectors`, in batches
+    behind a progress bar (and hand each batch to `checkpoint`)."""
     from tqdm import tqdm
 
-    keys = list(to_embed)
-    vectors = {}
-    if not keys:
-        return vectors
-    with tqdm(total=len(keys), desc="embedding", unit="passage", file=sys.stderr, disable=not progress,
+    if not total:
+        return
+    dimension = vectors.shape[1]
+    with tqdm(total=total, desc="embedding", unit="passage", file=sys.stderr, disable=not progress,
               dynamic_ncols=True) as bar:
-        for start in range(0, len(keys), BATCH_SIZE):
-            batch = keys[start:start + BATCH_SIZE]
-            rows = normalise_rows(embedder.encode_passages([to_embed[k] for k in batch]), dimension, len(batch))
-            vectors.update(zip(batch, rows))
+        for batch in _batches(passages, BATCH_SIZE):
+            keys, texts, rows = zip(*batch)
+            embedded = normalise_rows(embedder.encode_passages(list(texts)), dimension, len(batch))
+            vectors[list(rows)] = embedded
             if checkpoint is not None:
-                checkpoint.add(batch, rows)
+                checkpoint.add(list(keys), embedded)
             bar.update(len(batch))
-    return vectors
+
+
+def _batches(items, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _passage_key(model_id: str, text: str) -> str:
@@ -312,20 +362,55 @@ def _read_manifest_quietly(folder: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _stored_vectors(folder: Path, manifest: dict, model_id: str, dimension: int) -> dict:
-    """Return {passage key: vector} of the existing index if it was built by the same model, else {}."""
+class _StoredVectors:
+    """Vectors a build may reuse by passage key: the old index's vectors file, memory-mapped and looked up through
+    {key: row} (never copied whole), and the vectors resumed from the checkpoint of an interrupted build."""
+
+    def __init__(self, array: np.ndarray | None = None, rows: dict[str, int] | None = None):
+        self._array = array
+        self._rows = rows or {}
+        self._resumed: dict[str, np.ndarray] = {}
+
+    def resume(self, vectors: dict[str, np.ndarray]) -> None:
+        """Add the vectors of a checkpoint; they win over the old index's."""
+        self._resumed.update(vectors)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._resumed or key in self._rows
+
+    def copy_into(self, vectors: np.ndarray, wanted: list[tuple[int, str]]) -> None:
+        """Fill `vectors[row]` with the stored vector of `key` for every (row, key) of `wanted`."""
+        targets, sources = [], []
+        for row, key in wanted:
+            if key in self._resumed:
+                vectors[row] = self._resumed[key]
+            else:
+                targets.append(row)
+                sources.append(self._rows[key])
+        if not targets:
+            return
+        # In the file's order, a block at a time: the mapped file is read sequentially and never held whole.
+        order = np.argsort(np.asarray(sources, dtype=np.int64), kind="stable")
+        targets, sources = np.asarray(targets, dtype=np.int64)[order], np.asarray(sources, dtype=np.int64)[order]
+        for start in range(0, len(targets), _COPY_BLOCK):
+            block = slice(start, start + _COPY_BLOCK)
+            vectors[targets[block]] = self._array[sources[block]]
+
+
+def _stored_vectors(folder: Path, manifest: dict, model_id: str, dimension: int) -> _StoredVectors:
+    """Return the vectors of the existing index if it was built by the same model, else none."""
     if (manifest.get("format_version") != FORMAT_VERSION or manifest.get("model_id") != model_id
             or manifest.get("dimension") != dimension):
-        return {}
+        return _StoredVectors()
     try:
         files = manifest["files"]
         for name in (VECTORS, ROW_KEYS):
             verify_file(folder, name, files[name])
-        vectors = np.load(folder / VECTORS, allow_pickle=False)
+        vectors = np.load(folder / VECTORS, mmap_mode="r", allow_pickle=False)
         keys = (folder / ROW_KEYS).read_text(encoding="ascii").split()
     except (QAError, OSError, ValueError, KeyError, TypeError):
         # A damaged old index is no reason to fail: everything is embedded again.
-        return {}
+        return _StoredVectors()
     if vectors.shape != (len(keys), dimension) or vectors.dtype != np.float32:
-        return {}
-    return dict(zip(keys, vectors))
+        return _StoredVectors()
+    return _StoredVectors(vectors, {key: row for row, key in enumerate(keys)})
