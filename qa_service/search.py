@@ -29,12 +29,9 @@ DENSE_CANDIDATES = 1000
 EXACT_FILTERED_ROWS = 20_000
 # A shared n-gram counts this much of a shared word when choosing sentences to highlight.
 NGRAM_WEIGHT = 0.2
-# Near-verbatim quotes are looked for (with difflib, slow) in this many of the best BM25 candidates.
+# Near-verbatim quotes are looked for (with difflib, slow) in this many of the answers that share the most of the
+# quote's fingerprints (QuoteIndex.ranked).
 QUOTE_CANDIDATES = 20
-# Verbatim quotes are looked for in every answer of an index up to this many chunks; in a larger one only in the
-# best BM25 candidates: an answer holding a quote of five or more words holds all of its terms, so it ranks high.
-QUOTE_SCAN_ALL_CHUNKS = 5000
-QUOTE_EXACT_CANDIDATES = 500
 # Query vectors of recent questions are kept: the evaluation asks each question once per mode, and people repeat
 # questions (an entry is 1.5 KiB).
 QUERY_CACHE_SIZE = 1024
@@ -209,33 +206,27 @@ class Searcher:
         """Return the BM25 score of every chunk for `query`."""
         return self.index.lexical.scores(query)
 
-    def quote_matches(self, query: Query, allowed: np.ndarray, lexical: np.ndarray | None = None
-                      ) -> dict[int, tuple[tuple[int, int], float]]:
+    def quote_matches(self, query: Query, allowed: np.ndarray) -> dict[int, tuple[tuple[int, int], float]]:
         """Return {chunk position: (span in antwort, coverage)} of the allowed answers that hold `query` as a quote.
 
-        Verbatim occurrences are looked for in every allowed answer (in a large index with `lexical` scores given,
-        in the QUOTE_EXACT_CANDIDATES best of them); only when there is none, the QUOTE_CANDIDATES best allowed BM25
-        hits are checked for a near-verbatim one.
+        The quote index names the allowed answers that can hold it verbatim (every one that does, see QuoteIndex),
+        and the exact matcher checks them; only when none does, the QUOTE_CANDIDATES allowed answers sharing the
+        most of its fingerprints are checked for a near-verbatim occurrence.
         """
         if not query.is_quote:
             return {}
         q = query.normalized
-        n_chunks = len(self.index.chunks)
-        if lexical is not None and n_chunks > QUOTE_SCAN_ALL_CHUNKS:
-            pool = top_positions(lexical, allowed & (lexical > 0), QUOTE_EXACT_CANDIDATES)
-        else:
-            pool = np.flatnonzero(allowed)
         found = {}
-        for pos in pool.tolist():
+        for pos in self.index.quotes.candidates(q.text, allowed).tolist():
             # A plain substring test first: normalising an answer (with its offset map) costs more.
-            if q.text and q.text in normalized_text(self.index.chunks[pos].antwort):
+            if q.text in normalized_text(self.index.chunks[pos].antwort):
                 span = find_exact(q, self._answer(pos))
                 if span:
                     found[pos] = (span, 1.0)
-        if found or lexical is None:
-            return dict(sorted(found.items()))
+        if found:
+            return found
         # Candidates among the allowed chunks only: a filter must not take the near quotes away.
-        for pos in top_positions(lexical, allowed & (lexical > 0), QUOTE_CANDIDATES).tolist():
+        for pos in self.index.quotes.ranked(q.text, allowed, QUOTE_CANDIDATES).tolist():
             near = find_near(q, self._answer(pos))
             if near:
                 found[pos] = near
@@ -312,7 +303,7 @@ class Searcher:
         if mode == "semantic":
             scores = dense = self.dense_scores(query, dense_allowed)
         else:
-            quotes = self.quote_matches(query, allowed, lexical)
+            quotes = self.quote_matches(query, allowed)
             if mode == "keyword":
                 scores = lexical
                 allowed = allowed & (lexical > 0)

@@ -25,8 +25,8 @@ from . import storage
 from .ann import EXACT_FACTORY, VectorIndex, resolve_factory
 from .checkpoint import EmbeddingCheckpoint, checkpoint_folder
 from .loading import Index, verify_file
-from .storage import (DOCUMENTS, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR, MANIFEST, ROW_CHUNK, ROW_KEYS, VECTORS,
-                      folder_text, sha256_file)
+from .storage import (DOCUMENTS, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR, MANIFEST, QUOTES_DIR, ROW_CHUNK, ROW_KEYS,
+                      VECTORS, folder_text, sha256_file)
 
 # Passages per call to the embedder: large enough to amortise the call, small enough for a smooth progress bar.
 BATCH_SIZE = 32
@@ -119,6 +119,7 @@ def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], 
     from ..embedding import normalise_rows
     from ..lexical import LexicalIndex
     from ..passages import lexical_text
+    from ..quote_index import QuoteIndex
 
     model_id, dimension = str(embedder.model_id), int(embedder.dimension)
     chunks = [(doc, chunk) for doc in documents for chunk in doc.chunks]
@@ -142,11 +143,12 @@ def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], 
     factory = factory_for(len(row_keys))
     ann = VectorIndex.build(factory, vectors)
     lexical = LexicalIndex.build([lexical_text(doc, chunk) for doc, chunk in chunks])
+    quotes = QuoteIndex.build(chunk.antwort for _, chunk in chunks)
     manifest = {"model_id": model_id, "dimension": dimension, "metric": "inner_product", "factory": factory,
                 "documents": len(documents), "chunks": len(chunks), "vectors": len(row_keys)}
     index = Index(path=None, manifest=manifest, documents={doc.document_id: doc for doc in documents},
                   chunks=[chunk for _, chunk in chunks], vectors=vectors,
-                  row_chunk=np.asarray(row_chunk, dtype=np.int32), ann=ann, lexical=lexical)
+                  row_chunk=np.asarray(row_chunk, dtype=np.int32), ann=ann, lexical=lexical, quotes=quotes)
     return _Assembly(index, row_keys, embedded_chunks, len(to_embed), embedding_seconds)
 
 
@@ -246,6 +248,7 @@ def _write_files(folder: Path, index: Index, row_keys: list[str]) -> None:
     (folder / ROW_KEYS).write_text("".join(key + "\n" for key in row_keys), encoding="ascii")
     index.ann.write(folder / FAISS_INDEX)
     index.lexical.save(folder / LEXICAL_DIR)
+    index.quotes.save(folder / QUOTES_DIR)
 
 
 def _embed(embedder, to_embed: dict[str, str], dimension: int, progress: bool, normalise_rows,

@@ -12,8 +12,8 @@ import numpy as np
 from ..documents import Chunk, Document
 from ..errors import IndexInvalidError, IndexMissingError, NotFoundError, first_line
 from .ann import VectorIndex
-from .storage import (DOCUMENTS, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR, MANIFEST, ROW_CHUNK, ROW_KEYS, VECTORS,
-                      folder_text, sha256_file)
+from .storage import (DOCUMENTS, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR, MANIFEST, QUOTES_DIR, ROW_CHUNK, ROW_KEYS,
+                      VECTORS, folder_text, sha256_file)
 
 REQUIRED_FILES = (DOCUMENTS, VECTORS, ROW_CHUNK, ROW_KEYS, FAISS_INDEX)
 # At load, files up to this size are checked against their sha256 (hashing reads ~1 GB/s); larger ones (the vectors
@@ -28,7 +28,7 @@ _REBUILD_HINT = "run `qa-service build --rebuild`"
 
 @dataclass(eq=False)
 class Index:
-    """An index ready to search: documents, chunks, vectors, FAISS and BM25 indexes, manifest.
+    """An index ready to search: documents, chunks, vectors, FAISS, BM25 and quote indexes, manifest.
 
     Loaded from a folder by `load_index`, or made in memory by `assemble` (then `path` is None).
     """
@@ -41,6 +41,7 @@ class Index:
     row_chunk: np.ndarray
     ann: VectorIndex
     lexical: object
+    quotes: object
     _positions: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -151,10 +152,12 @@ def _load_once(path: Path, model_id: str | None) -> Index:
         raise IndexInvalidError(f"{path / name} is unreadable ({first_line(exc)}): {_REBUILD_HINT}")
 
     from ..lexical import LexicalIndex
+    from ..quote_index import QuoteIndex
 
     lexical = LexicalIndex.load(path / LEXICAL_DIR)
+    quotes = QuoteIndex.load(path / QUOTES_DIR, len(chunks))
     index = Index(path=path, manifest=manifest, documents=documents, chunks=chunks, vectors=vectors,
-                  row_chunk=row_chunk, ann=ann, lexical=lexical)
+                  row_chunk=row_chunk, ann=ann, lexical=lexical, quotes=quotes)
     _check_consistent(index)
     return index
 
