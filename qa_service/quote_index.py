@@ -169,9 +169,10 @@ def _kgram_hashes(codes: np.ndarray) -> np.ndarray:
     n = len(codes) - KGRAM + 1
     if n <= 0:
         return np.zeros(0, dtype=np.uint64)
-    h = np.zeros(n, dtype=np.uint64)
-    for j in range(KGRAM):  # a polynomial in the code points, modulo 2**64 (numpy's uint64 arithmetic wraps)
-        h = h * _BASE + codes[j:j + n]
+    h = codes[:n].copy()
+    for j in range(1, KGRAM):  # a polynomial in the code points, modulo 2**64 (numpy's uint64 arithmetic wraps)
+        h *= _BASE
+        h += codes[j:j + n]
     # splitmix64's finaliser: the polynomial's low bits depend on few characters, the minima must be random.
     h ^= h >> np.uint64(30)
     h *= np.uint64(0xBF58476D1CE4E5B9)
@@ -209,6 +210,10 @@ def _batch_fingerprints(texts: list[str], first_chunk: int) -> tuple[np.ndarray,
     # A window starting at char i ends at char i + SPAN - 1: it is one text's when both chars are.
     inside = chunk_of_char[starts] == chunk_of_char[starts + SPAN - 1]
     hashes, chunks = minima[inside], chunk_of_char[starts[inside]]
+    # Neighbouring windows mostly share their minimum: dropping those repeats first makes the sort ~10 times smaller.
+    changed = np.ones(len(hashes), dtype=bool)
+    changed[1:] = (hashes[1:] != hashes[:-1]) | (chunks[1:] != chunks[:-1])
+    hashes, chunks = hashes[changed], chunks[changed]
     order = np.lexsort((hashes, chunks))
     hashes, chunks = hashes[order], chunks[order]
     distinct = np.ones(len(hashes), dtype=bool)

@@ -310,3 +310,19 @@ def test_a_near_quote_among_many_nearly_alike_answers_is_found_by_its_rare_word(
     for i in tied:
         hit = searcher.search(quote(i), top_k=1)[0]
         assert (hit.chunk.chunk_id, hit.match) == (f"S19-{i}#1", "exact"), i
+
+
+def test_a_quote_that_very_many_answers_may_hold_is_verified_in_a_bounded_number_of_them(monkeypatch):
+    from qa_service import search
+
+    sentence = "Die Daten können der folgenden Tabelle entnommen werden, sie sind vorläufig."
+    documents = [Document(f"S19-{i}", drucksache=f"19/{i}", wahlperiode=19, doc_type="Schriftliche Anfrage",
+                          title="Daten", chunks=(Chunk(f"S19-{i}#1", f"S19-{i}", "qa", ("1",), "Frage?",
+                                                       f"Antwort {i}. {sentence}", (2,)),))
+                 for i in range(6)]
+    embedder = FakeEmbedder()
+    searcher = Searcher(assemble(documents, embedder), embedder)
+    everywhere = np.ones(6, dtype=bool)
+    assert sorted(searcher.quote_matches(analyse(sentence), everywhere)) == [0, 1, 2, 3, 4, 5]
+    monkeypatch.setattr(search, "QUOTE_MAX_CANDIDATES", 4)
+    assert sorted(searcher.quote_matches(analyse(sentence), everywhere)) == [0, 1, 2, 3]
