@@ -12,15 +12,22 @@ characters, and SPAN is MIN_QUOTE_CHARS, so a quote has at least one window. The
 quote's normalised text, if the quote occurs in an answer, is also a window of that answer, with the same smallest
 hash, so an answer holding the quote holds every fingerprint of the quote. Candidates are therefore the chunks
 holding all of them: no answer that holds the quote is missed, whatever the hash (a collision only adds a
-candidate, which the exact matcher then rejects). About 2 / (WINDOW + 1) of an answer's characters give a
-fingerprint (each stored once per chunk).
+candidate, which the check then rejects). About 2 / (WINDOW + 1) of an answer's characters give a fingerprint
+(each stored once per chunk).
+
+A short quote has few fingerprints, and those of a common phrase are in thousands of answers; so the candidates are
+checked here, against the normalised answers stored beside the fingerprints (a substring search in place, about a
+microsecond each), not by reading and normalising every candidate's text.
 
 On disk (a folder, see `save`): hashes.npy (uint64, ascending) and chunks.npy (int32, the chunk position of each
-hash, ascending within one hash), memory-mapped at load, plus meta.json with the parameters and the chunk count.
+hash, ascending within one hash); texts.bin (the normalised answers in UTF-8, one after the other) and starts.npy
+(int64, n_chunks + 1: answer i is bytes starts[i]:starts[i + 1]); all memory-mapped at load; meta.json with the
+parameters and the counts.
 """
 from __future__ import annotations
 
 import json
+import mmap
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -34,6 +41,8 @@ WINDOW = MIN_QUOTE_CHARS - KGRAM + 1
 SPAN = KGRAM + WINDOW - 1
 HASHES_FILE = "hashes.npy"
 CHUNKS_FILE = "chunks.npy"
+TEXTS_FILE = "texts.bin"
+STARTS_FILE = "starts.npy"
 META_FILE = "meta.json"
 # Names the hash function: a change of it (or of KGRAM, WINDOW) makes stored fingerprints useless.
 HASH_NAME = "polynomial-31-splitmix64"
@@ -48,12 +57,14 @@ _BASE = np.uint64(31)
 
 
 class QuoteIndex:
-    """Winnowed fingerprints of every chunk's normalised answer: the candidate chunks of a quote, by lookup."""
+    """Winnowed fingerprints and normalised texts of every chunk's answer: the chunks that hold a quote, by lookup."""
 
-    def __init__(self, hashes: np.ndarray, chunks: np.ndarray, n_chunks: int):
+    def __init__(self, hashes: np.ndarray, chunks: np.ndarray, texts, starts: np.ndarray):
         self._hashes = hashes
         self._chunks = chunks
-        self.n_chunks = n_chunks
+        self._texts = texts  # bytes or a read-only mmap: both have .find(sub, start, end)
+        self._starts = starts
+        self.n_chunks = len(starts) - 1
 
     @property
     def n_entries(self) -> int:
@@ -64,11 +75,13 @@ class QuoteIndex:
     def build(cls, answers: Iterable[str]) -> "QuoteIndex":
         """Index the fingerprints of `answers`; answer i is chunk position i."""
         parts: list[tuple[np.ndarray, np.ndarray]] = []
+        encoded: list[bytes] = []
         batch: list[str] = []
         size = 0
         n_chunks = 0
         for answer in answers:
             text = normalized_text(answer)
+            encoded.append(text.encode("utf-8"))
             batch.append(text)
             size += len(text)
             n_chunks += 1
@@ -81,7 +94,9 @@ class QuoteIndex:
         chunks = np.concatenate([c for _, c in parts]) if parts else np.zeros(0, dtype=np.int32)
         # Each batch is in chunk order and batches follow each other: a stable sort by hash keeps chunks ascending.
         order = np.argsort(hashes, kind="stable")
-        return cls(hashes[order], chunks[order], n_chunks)
+        starts = np.zeros(n_chunks + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=starts[1:])
+        return cls(hashes[order], chunks[order], b"".join(encoded), starts)
 
     def save(self, folder: Path) -> None:
         """Write the index into `folder` (created if missing)."""
@@ -89,6 +104,8 @@ class QuoteIndex:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / HASHES_FILE, np.asarray(self._hashes, dtype=np.uint64), allow_pickle=False)
         np.save(folder / CHUNKS_FILE, np.asarray(self._chunks, dtype=np.int32), allow_pickle=False)
+        (folder / TEXTS_FILE).write_bytes(self._texts[:])
+        np.save(folder / STARTS_FILE, np.asarray(self._starts, dtype=np.int64), allow_pickle=False)
         meta = {"kgram": KGRAM, "window": WINDOW, "hash": HASH_NAME, "chunks": self.n_chunks,
                 "entries": self.n_entries}
         (folder / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
@@ -101,21 +118,31 @@ class QuoteIndex:
             meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
             params = (meta["kgram"], meta["window"], meta["hash"])
             rows, entries = int(meta["chunks"]), int(meta["entries"])
-            name = HASHES_FILE
             hashes = np.load(folder / HASHES_FILE, mmap_mode="r", allow_pickle=False)
-            name = CHUNKS_FILE
             chunks = np.load(folder / CHUNKS_FILE, mmap_mode="r", allow_pickle=False)
+            starts = np.load(folder / STARTS_FILE, mmap_mode="r", allow_pickle=False)
+            texts = _map(folder / TEXTS_FILE)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexInvalidError(f"the quote index in {folder} is missing or unreadable ({exc}): {_REBUILD_HINT}")
         if params != (KGRAM, WINDOW, HASH_NAME):
             raise IndexInvalidError(f"the quote index in {folder} was made with other fingerprints {params}: "
                                     f"{_REBUILD_HINT}")
         if (rows != n_chunks or hashes.dtype != np.uint64 or chunks.dtype != np.int32
-                or hashes.shape != (entries,) or chunks.shape != (entries,)):
+                or hashes.shape != (entries,) or chunks.shape != (entries,) or starts.dtype != np.int64
+                or starts.shape != (n_chunks + 1,) or int(starts[-1]) != len(texts)):
             raise IndexInvalidError(f"the quote index in {folder} does not fit the index ({rows} chunks, "
-                                    f"{hashes.dtype} {hashes.shape} / {chunks.dtype} {chunks.shape}; expected "
-                                    f"{n_chunks} chunks, {entries} entries): {_REBUILD_HINT}")
-        return cls(hashes, chunks, n_chunks)
+                                    f"{entries} entries, {len(texts)} text bytes; expected {n_chunks} chunks): "
+                                    f"{_REBUILD_HINT}")
+        return cls(hashes, chunks, texts, starts)
+
+    def holding(self, quote: str, allowed: np.ndarray) -> np.ndarray:
+        """Return the allowed chunk positions (ascending) whose normalised answer holds the normalised `quote`."""
+        found = self.candidates(quote, allowed)
+        needle = quote.encode("utf-8")
+        starts, ends = np.asarray(self._starts[found]).tolist(), np.asarray(self._starts[found + 1]).tolist()
+        # UTF-8 is self-synchronising: a byte match of valid UTF-8 is a match of whole characters.
+        held = [self._texts.find(needle, start, end) >= 0 for start, end in zip(starts, ends)]
+        return found[np.array(held, dtype=bool)] if held else found
 
     def candidates(self, quote: str, allowed: np.ndarray) -> np.ndarray:
         """Return the allowed chunk positions (ascending) whose answers hold every fingerprint of the normalised
@@ -157,6 +184,14 @@ class QuoteIndex:
         starts = np.searchsorted(self._hashes, fingerprints, side="left")
         ends = np.searchsorted(self._hashes, fingerprints, side="right")
         return [self._chunks[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
+
+
+def _map(path: Path):
+    """Return the bytes of the file at `path`, memory-mapped read-only (an empty file as b"")."""
+    with open(path, "rb") as handle:
+        if not path.stat().st_size:
+            return b""
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 def _codes(text: str) -> np.ndarray:

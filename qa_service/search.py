@@ -18,7 +18,7 @@ from .errors import IndexInvalidError
 from .lexical import NGRAM_MARK, analyze
 from .passages import is_boilerplate
 from .query import CANDIDATE_POOL, AskRequest, Query, SearchFilters, analyse, parse_ask
-from .quotes import find_exact, find_near, normalize, normalized_text, sentence_spans
+from .quotes import find_exact, find_near, normalize, sentence_spans
 
 # In an exact (Flat) index of up to this many vector rows, dense scores are computed for every row (a matrix
 # product of a few ms); above it, or in an approximate index (HNSW, IVF), FAISS is asked for candidates.
@@ -33,10 +33,9 @@ NGRAM_WEIGHT = 0.2
 # quote's fingerprints (QuoteIndex.ranked), and in as many of the best BM25 hits: where many answers are nearly alike
 # (boilerplate), the fingerprints tie and only a rare word, which BM25 weighs, tells the quoted one.
 QUOTE_CANDIDATES = 20
-# A quote that more answers may hold (a short common sentence, boilerplate) is verified in the first this many of
-# them (chunk order): as many as the BM25 pool was before, more than a page of hits or facet counts use, at a bounded
-# cost (a substring test of each, 0.06 ms, and a span for each that holds it, 0.3 ms).
-QUOTE_MAX_CANDIDATES = 500
+# A quote held by more answers than this (a boilerplate sentence) gives the first this many (chunk order): more than a
+# page of hits or facet counts use; each costs a span (normalising its answer with the offset map, ~0.3 ms).
+QUOTE_MAX_MATCHES = 500
 # Query vectors of recent questions are kept: the evaluation asks each question once per mode, and people repeat
 # questions (an entry is 1.5 KiB).
 QUERY_CACHE_SIZE = 1024
@@ -215,8 +214,8 @@ class Searcher:
                       ) -> dict[int, tuple[tuple[int, int], float]]:
         """Return {chunk position: (span in antwort, coverage)} of the allowed answers that hold `query` as a quote.
 
-        The quote index names the allowed answers that can hold it verbatim (every one that does, see QuoteIndex;
-        at most QUOTE_MAX_CANDIDATES), and the exact matcher checks them. Only when none holds it, near-verbatim
+        The quote index names the allowed answers that hold it verbatim (all of them, see QuoteIndex; at most
+        QUOTE_MAX_MATCHES), and the exact matcher finds its span in each. Only when none holds it, near-verbatim
         occurrences are looked for in the answers sharing most of its fingerprints and, with `lexical` scores, in
         the best BM25 hits (see QUOTE_CANDIDATES).
         """
@@ -224,12 +223,10 @@ class Searcher:
             return {}
         q = query.normalized
         found = {}
-        for pos in self.index.quotes.candidates(q.text, allowed)[:QUOTE_MAX_CANDIDATES].tolist():
-            # A plain substring test first: normalising an answer (with its offset map) costs more.
-            if q.text in normalized_text(self.index.chunks[pos].antwort):
-                span = find_exact(q, self._answer(pos))
-                if span:
-                    found[pos] = (span, 1.0)
+        for pos in self.index.quotes.holding(q.text, allowed)[:QUOTE_MAX_MATCHES].tolist():
+            span = find_exact(q, self._answer(pos))
+            if span:
+                found[pos] = (span, 1.0)
         if found:
             return found
         # Candidates among the allowed chunks only: a filter must not take the near quotes away.

@@ -1,6 +1,7 @@
 """QuoteIndex: the fingerprint lookup finds exactly what a scan of every answer with the exact matcher finds."""
 
 import json
+import mmap
 import random
 import re
 from functools import lru_cache
@@ -243,6 +244,7 @@ def test_answers_too_short_for_a_quote_give_no_candidates(tmp_path):
 def test_a_saved_index_is_memory_mapped_and_finds_the_same(tiny_index, fake_embedder):
     index = load_index(tiny_index)
     assert isinstance(index.quotes._hashes, np.memmap) and isinstance(index.quotes._chunks, np.memmap)
+    assert isinstance(index.quotes._texts, mmap.mmap)
     searcher = Searcher(index, fake_embedder)
     allowed = np.ones(len(index.chunks), dtype=bool)
     rng = random.Random(2)
@@ -260,6 +262,8 @@ def _rewrite_manifest(index_dir: Path, change):
     (lambda d: (d / "quotes" / "hashes.npy").unlink(), "hashes.npy is missing"),
     (lambda d: (d / "quotes" / "chunks.npy").write_bytes(b"\x93NUMPY broken"), "chunks.npy is corrupted"),
     (lambda d: (d / "quotes" / "meta.json").write_text("{", encoding="utf-8"), "meta.json is corrupted"),
+    (lambda d: (d / "quotes" / "texts.bin").write_bytes(b"x" * (d / "quotes" / "texts.bin").stat().st_size),
+     "texts.bin is corrupted (checksum mismatch)"),
 ])
 def test_a_damaged_or_missing_quote_file_is_an_invalid_index(tiny_index, damage, message):
     damage(tiny_index)
@@ -312,7 +316,7 @@ def test_a_near_quote_among_many_nearly_alike_answers_is_found_by_its_rare_word(
         assert (hit.chunk.chunk_id, hit.match) == (f"S19-{i}#1", "exact"), i
 
 
-def test_a_quote_that_very_many_answers_may_hold_is_verified_in_a_bounded_number_of_them(monkeypatch):
+def test_a_quote_that_very_many_answers_hold_gives_a_bounded_number_of_them(monkeypatch):
     from qa_service import search
 
     sentence = "Die Daten können der folgenden Tabelle entnommen werden, sie sind vorläufig."
@@ -324,5 +328,27 @@ def test_a_quote_that_very_many_answers_may_hold_is_verified_in_a_bounded_number
     searcher = Searcher(assemble(documents, embedder), embedder)
     everywhere = np.ones(6, dtype=bool)
     assert sorted(searcher.quote_matches(analyse(sentence), everywhere)) == [0, 1, 2, 3, 4, 5]
-    monkeypatch.setattr(search, "QUOTE_MAX_CANDIDATES", 4)
+    monkeypatch.setattr(search, "QUOTE_MAX_MATCHES", 4)
     assert sorted(searcher.quote_matches(analyse(sentence), everywhere)) == [0, 1, 2, 3]
+
+
+def test_a_unique_sentence_is_found_among_many_answers_sharing_its_common_phrase(monkeypatch):
+    from qa_service import search
+
+    def antwort(i):
+        return f"Das Bezirksamt Bezirk{i * 7919} teilt hierzu Folgendes mit: es liegen keine Daten vor."
+
+    documents = [Document(f"S19-{i}", drucksache=f"19/{i}", wahlperiode=19, doc_type="Schriftliche Anfrage",
+                          title="Daten", chunks=(Chunk(f"S19-{i}#1", f"S19-{i}", "qa", ("1",), "Frage?", antwort(i),
+                                                       (2,)),))
+                 for i in range(80)]
+    embedder = FakeEmbedder()
+    searcher = Searcher(assemble(documents, embedder), embedder)
+    everywhere = np.ones(80, dtype=bool)
+    monkeypatch.setattr(search, "QUOTE_MAX_MATCHES", 1)
+    crowded = 0
+    for i in range(80):
+        quote = normalized_text(antwort(i))
+        crowded += len(searcher.index.quotes.candidates(quote, everywhere)) > 1
+        assert sorted(searcher.quote_matches(analyse(antwort(i)), everywhere)) == [i]
+    assert crowded > 10  # the fingerprints alone do not tell these answers apart: the stored texts do
