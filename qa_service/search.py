@@ -18,7 +18,7 @@ from .errors import IndexInvalidError
 from .lexical import NGRAM_MARK, analyze
 from .passages import is_boilerplate
 from .query import CANDIDATE_POOL, AskRequest, Query, SearchFilters, analyse, parse_ask
-from .quotes import find_exact, find_near, normalize, sentence_spans
+from .quotes import exact_span, find_near, normalize, sentence_spans
 
 # In an exact (Flat) index of up to this many vector rows, dense scores are computed for every row (a matrix
 # product of a few ms); above it, or in an approximate index (HNSW, IVF), FAISS is asked for candidates.
@@ -33,9 +33,9 @@ NGRAM_WEIGHT = 0.2
 # quote's fingerprints (QuoteIndex.ranked), and in as many of the best BM25 hits: where many answers are nearly alike
 # (boilerplate), the fingerprints tie and only a rare word, which BM25 weighs, tells the quoted one.
 QUOTE_CANDIDATES = 20
-# A quote held by more answers than this (a boilerplate sentence) gives the first this many (chunk order): more than a
-# page of hits or facet counts use; each costs a span (normalising its answer with the offset map, ~0.3 ms).
-QUOTE_MAX_MATCHES = 500
+# A quote held by more answers than this (a boilerplate sentence) gives the first this many (chunk order): as many as a
+# search ranks for its page and facets, at a bounded cost (a span costs ~0.1 ms).
+QUOTE_MAX_MATCHES = CANDIDATE_POOL
 # Query vectors of recent questions are kept: the evaluation asks each question once per mode, and people repeat
 # questions (an entry is 1.5 KiB).
 QUERY_CACHE_SIZE = 1024
@@ -224,7 +224,7 @@ class Searcher:
         q = query.normalized
         found = {}
         for pos in self.index.quotes.holding(q.text, allowed)[:QUOTE_MAX_MATCHES].tolist():
-            span = find_exact(q, self._answer(pos))
+            span = exact_span(q, self.index.chunks[pos].antwort)
             if span:
                 found[pos] = (span, 1.0)
         if found:

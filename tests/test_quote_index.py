@@ -18,7 +18,8 @@ from qa_service.index import assemble, load_index
 from qa_service.parsing import find_document_files, parse_paths
 from qa_service.query import analyse
 from qa_service.quote_index import SPAN, QuoteIndex
-from qa_service.quotes import MIN_QUOTE_CHARS, find_exact, find_near, looks_like_quote, normalize, normalized_text
+from qa_service.quotes import (MIN_QUOTE_CHARS, exact_span, find_exact, find_near, looks_like_quote, normalize,
+                               normalized_text)
 from qa_service.search import Searcher
 
 _SENTENCE = re.compile(r"[^.!?;:\n]+(?:[.!?;:](?=\s)|$)")
@@ -147,7 +148,8 @@ def test_lookup_finds_exactly_what_a_scan_finds_for_pasted_sentences_of_real_ans
         expected = scan(corpus_searcher, question, allowed)
         assert expected, question  # cut from an answer: at least that one holds it
         assert sorted(found) == expected, question
-        assert all(coverage == 1.0 for _, coverage in found.values())
+        q = normalize(question)
+        assert all(found[pos] == (find_exact(q, normalized_answer(chunks[pos].antwort)), 1.0) for pos in found)
         repeated += len(expected) > 1
     assert len(quotes[::3]) > 300
     assert repeated > 10  # sentences repeated across answers (boilerplate) are all found
@@ -352,3 +354,16 @@ def test_a_unique_sentence_is_found_among_many_answers_sharing_its_common_phrase
         crowded += len(searcher.index.quotes.candidates(quote, everywhere)) > 1
         assert sorted(searcher.quote_matches(analyse(antwort(i)), everywhere)) == [i]
     assert crowded > 10  # the fingerprints alone do not tell these answers apart: the stored texts do
+
+
+def test_exact_span_gives_the_span_find_exact_gives_also_where_casefolding_changes_lengths():
+    rng = random.Random(4)
+    texts = ["".join(rng.choice("aßẞİΣςﬁŉ_-1²½ \n\u0308Ä.,b") for _ in range(120)) for _ in range(300)]
+    texts.append("Die Straße in der Sport-\nhallen stehen, 1.000 „Maßnahmen“.")
+    for text in texts:
+        answer = normalize(text)
+        for _ in range(5):
+            start = rng.randrange(0, len(answer.text) - 1)
+            question = normalize(answer.text[start:start + rng.randrange(1, 40)].upper())
+            assert exact_span(question, text) == find_exact(question, answer), (text, question.text)
+    assert exact_span(normalize("steht nicht darin"), texts[-1]) is None
