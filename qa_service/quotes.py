@@ -70,6 +70,41 @@ def find_exact(question: NormalizedText, answer: NormalizedText) -> tuple[int, i
     return answer.span(start, start + len(question.text))
 
 
+def exact_span(question: NormalizedText, answer: str) -> tuple[int, int] | None:
+    """Return `find_exact(question, normalize(answer))` without the offset map of all of `answer`."""
+    q = question.text
+    if not q:
+        return None
+    start = normalized_text(answer).find(q)
+    if start < 0:
+        return None
+    last = start + len(q) - 1
+    seen = 0  # normalised chars before the current word
+    span_start = 0
+    # Word by word up to the quote's end (a search spans hundreds of answers): in Python's re, \w is exactly
+    # str.isalnum() plus "_", and casefolding is per character, as in `normalize`.
+    for match in _LETTERS_AND_DIGITS.finditer(answer):
+        length = len(match.group().casefold())
+        if seen <= start < seen + length:
+            span_start = _original_index(match, start - seen)
+        if last < seen + length:
+            return span_start, _original_index(match, last - seen) + 1
+        seen += length
+    return None  # pragma: no cover (the quote was found in the normalised text)
+
+
+def _original_index(match: re.Match, k: int) -> int:
+    """Return the index in the original text of normalised char `k` of the word `match`."""
+    word = match.group()
+    if len(word.casefold()) == len(word):
+        return match.start() + k
+    for i, ch in enumerate(word):  # "ß" -> "ss": both normalised chars point at the one original
+        k -= len(ch.casefold())
+        if k < 0:
+            return match.start() + i
+    raise ValueError("offset beyond the word")  # pragma: no cover
+
+
 def find_near(question: NormalizedText, answer: NormalizedText) -> tuple[tuple[int, int], float] | None:
     """Return (original span, coverage) of a near-verbatim occurrence of `question` in `answer`, or None."""
     q = question.text

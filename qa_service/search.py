@@ -18,7 +18,7 @@ from .errors import IndexInvalidError
 from .lexical import NGRAM_MARK, analyze
 from .passages import is_boilerplate
 from .query import CANDIDATE_POOL, AskRequest, Query, SearchFilters, analyse, parse_ask
-from .quotes import find_exact, find_near, normalize, normalized_text, sentence_spans
+from .quotes import exact_span, find_near, normalize, sentence_spans
 
 # In an exact (Flat) index of up to this many vector rows, dense scores are computed for every row (a matrix
 # product of a few ms); above it, or in an approximate index (HNSW, IVF), FAISS is asked for candidates.
@@ -29,12 +29,13 @@ DENSE_CANDIDATES = 1000
 EXACT_FILTERED_ROWS = 20_000
 # A shared n-gram counts this much of a shared word when choosing sentences to highlight.
 NGRAM_WEIGHT = 0.2
-# Near-verbatim quotes are looked for (with difflib, slow) in this many of the best BM25 candidates.
+# Near-verbatim quotes are looked for (with difflib, slow) in this many of the answers that share the most of the
+# quote's fingerprints (QuoteIndex.ranked), and in as many of the best BM25 hits: where many answers are nearly alike
+# (boilerplate), the fingerprints tie and only a rare word, which BM25 weighs, tells the quoted one.
 QUOTE_CANDIDATES = 20
-# Verbatim quotes are looked for in every answer of an index up to this many chunks; in a larger one only in the
-# best BM25 candidates: an answer holding a quote of five or more words holds all of its terms, so it ranks high.
-QUOTE_SCAN_ALL_CHUNKS = 5000
-QUOTE_EXACT_CANDIDATES = 500
+# A quote held by more answers than this (a boilerplate sentence) gives the first this many (chunk order): as many as a
+# search ranks for its page and facets, at a bounded cost (a span costs ~0.1 ms).
+QUOTE_MAX_MATCHES = CANDIDATE_POOL
 # Query vectors of recent questions are kept: the evaluation asks each question once per mode, and people repeat
 # questions (an entry is 1.5 KiB).
 QUERY_CACHE_SIZE = 1024
@@ -224,29 +225,26 @@ class Searcher:
                       ) -> dict[int, tuple[tuple[int, int], float]]:
         """Return {chunk position: (span in antwort, coverage)} of the allowed answers that hold `query` as a quote.
 
-        Verbatim occurrences are looked for in every allowed answer (in a large index with `lexical` scores given,
-        in the QUOTE_EXACT_CANDIDATES best of them); only when there is none, the QUOTE_CANDIDATES best allowed BM25
-        hits are checked for a near-verbatim one.
+        The quote index names the allowed answers that hold it verbatim (all of them, see QuoteIndex; at most
+        QUOTE_MAX_MATCHES), and the exact matcher finds its span in each. Only when none holds it, near-verbatim
+        occurrences are looked for in the answers sharing most of its fingerprints and, with `lexical` scores, in
+        the best BM25 hits (see QUOTE_CANDIDATES).
         """
         if not query.is_quote:
             return {}
         q = query.normalized
-        n_chunks = len(self.index.chunks)
-        if lexical is not None and n_chunks > QUOTE_SCAN_ALL_CHUNKS:
-            pool = top_positions(lexical, allowed & (lexical > 0), QUOTE_EXACT_CANDIDATES)
-        else:
-            pool = np.flatnonzero(allowed)
         found = {}
-        for pos in pool.tolist():
-            # A plain substring test first: normalising an answer (with its offset map) costs more.
-            if q.text and q.text in normalized_text(self.index.chunks[pos].antwort):
-                span = find_exact(q, self._answer(pos))
-                if span:
-                    found[pos] = (span, 1.0)
-        if found or lexical is None:
-            return dict(sorted(found.items()))
+        for pos in self.index.quotes.holding(q.text, allowed)[:QUOTE_MAX_MATCHES].tolist():
+            span = exact_span(q, self.index.chunks[pos].antwort)
+            if span:
+                found[pos] = (span, 1.0)
+        if found:
+            return found
         # Candidates among the allowed chunks only: a filter must not take the near quotes away.
-        for pos in top_positions(lexical, allowed & (lexical > 0), QUOTE_CANDIDATES).tolist():
+        near_candidates = self.index.quotes.ranked(q.text, allowed, QUOTE_CANDIDATES).tolist()
+        if lexical is not None:
+            near_candidates += top_positions(lexical, allowed & (lexical > 0), QUOTE_CANDIDATES).tolist()
+        for pos in dict.fromkeys(near_candidates):
             near = find_near(q, self._answer(pos))
             if near:
                 found[pos] = near

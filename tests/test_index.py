@@ -58,7 +58,7 @@ def test_build_writes_a_self_describing_folder(tiny_index, corpus_copy):
     names = {p.name for p in tiny_index.iterdir()}
     assert names == {"manifest.json", "store.sqlite", "chunk_document.npy", "chunk_answerable.npy",
                      "chunk_first_row.npy", "repeated_sentences.npy", "vectors.npy", "row_chunk.npy", "row_keys.txt",
-                     "faiss.index", "lexical"}
+                     "faiss.index", "lexical", "quotes"}
     manifest = json.loads((tiny_index / "manifest.json").read_text())
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model_id"] == FakeEmbedder.model_id
@@ -75,6 +75,7 @@ def test_build_writes_a_self_describing_folder(tiny_index, corpus_copy):
     for name, entry in manifest["files"].items():
         assert entry["sha256"] == _sha256(tiny_index / name), name
     assert any(name.startswith("lexical/") for name in manifest["files"])
+    assert any(name.startswith("quotes/") for name in manifest["files"])
 
 
 def test_loaded_index_maps_every_vector_row_to_its_chunk(tiny_index, fake_embedder):

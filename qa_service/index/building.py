@@ -26,7 +26,7 @@ from .ann import EXACT_FACTORY, RowBuffer, VectorIndex, resolve_factory
 from .checkpoint import EmbeddingCheckpoint, checkpoint_folder
 from .loading import Index, verify_file
 from .storage import (CHUNK_ANSWERABLE, CHUNK_DOCUMENT, CHUNK_FIRST_ROW, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR,
-                      MANIFEST, REPEATED_SENTENCES, ROW_CHUNK, ROW_KEYS, STORE, VECTORS, folder_text, sha256_file)
+                      MANIFEST, QUOTES_DIR, REPEATED_SENTENCES, ROW_CHUNK, ROW_KEYS, STORE, VECTORS, folder_text, sha256_file)
 from .store import write_store
 
 # Passages per call to the embedder: large enough to amortise the call, small enough for a smooth progress bar.
@@ -130,6 +130,7 @@ def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], 
     from ..embedding import normalise_rows
     from ..lexical import LexicalIndex
     from ..passages import lexical_text
+    from ..quote_index import QuoteIndex
 
     model_id, dimension = str(embedder.model_id), int(embedder.dimension)
     chunks = [(doc, chunk) for doc in documents for chunk in doc.chunks]
@@ -170,11 +171,13 @@ def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], 
     factory = factory_for(len(row_keys))
     ann, vectors = VectorIndex.build_from(factory, buffer)
     lexical = LexicalIndex.build(lexical_text(doc, chunk) for doc, chunk in chunks)
+    quotes = QuoteIndex.build(chunk.antwort for _, chunk in chunks)
     manifest = {"model_id": model_id, "dimension": dimension, "metric": "inner_product", "factory": factory,
                 "documents": len(documents), "chunks": len(chunks), "vectors": len(row_keys)}
     index = Index(path=None, manifest=manifest, documents={doc.document_id: doc for doc in documents},
                   chunks=[chunk for _, chunk in chunks], vectors=vectors,
-                  row_chunk=np.asarray(row_chunk, dtype=np.int32), ann=ann, lexical=lexical)
+                  row_chunk=np.asarray(row_chunk, dtype=np.int32), ann=ann, lexical=lexical,
+                  quotes=quotes)
     return _Assembly(index, row_keys, set(embedded_chunks), len(to_embed), embedding_seconds)
 
 
@@ -289,6 +292,7 @@ def _write_files(folder: Path, index: Index, row_keys: list[str]) -> None:
     (folder / ROW_KEYS).write_text("".join(key + "\n" for key in row_keys), encoding="ascii")
     index.ann.write(folder / FAISS_INDEX)
     index.lexical.save(folder / LEXICAL_DIR)
+    index.quotes.save(folder / QUOTES_DIR)
 
 
 def _embed(embedder, passages, total: int, vectors: np.ndarray, progress: bool, normalise_rows,

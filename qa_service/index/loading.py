@@ -14,7 +14,7 @@ from ..documents import Chunk, Document
 from ..errors import IndexInvalidError, IndexMissingError, NotFoundError, first_line
 from .ann import VectorIndex
 from .storage import (CHUNK_ANSWERABLE, CHUNK_DOCUMENT, CHUNK_FIRST_ROW, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR,
-                      MANIFEST, REPEATED_SENTENCES, ROW_CHUNK, ROW_KEYS, STORE, VECTORS, folder_text, sha256_file)
+                      MANIFEST, QUOTES_DIR, REPEATED_SENTENCES, ROW_CHUNK, ROW_KEYS, STORE, VECTORS, folder_text, sha256_file)
 from .store import (ChunkColumns, MemoryChunks, MemoryDocuments, Store, StoreChunks, StoreDocuments,
                     chunk_columns)
 
@@ -33,7 +33,8 @@ _REBUILD_HINT = "run `qa-service build --rebuild`"
 
 @dataclass(eq=False)
 class Index:
-    """An index ready to search: documents, chunks, per-chunk columns, vectors, FAISS and BM25 indexes, manifest.
+    """An index ready to search: documents, chunks, per-chunk columns, vectors, FAISS, BM25 and quote indexes,
+    manifest.
 
     Loaded from a folder by `load_index` (documents and chunks then read from its store on demand), or made in
     memory by `assemble` (then `path` is None, and `documents`/`chunks` may be given as a dict and a list).
@@ -48,6 +49,7 @@ class Index:
     row_chunk: np.ndarray
     ann: VectorIndex
     lexical: object
+    quotes: object
     columns: ChunkColumns | None = None
 
     def __post_init__(self):
@@ -161,12 +163,15 @@ def _load_once(path: Path, model_id: str | None) -> Index:
         raise IndexInvalidError(f"{path / name} is unreadable ({first_line(exc)}): {_REBUILD_HINT}")
 
     from ..lexical import LexicalIndex
+    from ..quote_index import QuoteIndex
 
     lexical = LexicalIndex.load(path / LEXICAL_DIR)
+    quotes = QuoteIndex.load(path / QUOTES_DIR, len(chunks))
     columns = ChunkColumns(document=arrays[CHUNK_DOCUMENT], answerable=arrays[CHUNK_ANSWERABLE],
                            first_row=arrays[CHUNK_FIRST_ROW], repeated=arrays[REPEATED_SENTENCES])
     index = Index(path=path, manifest=manifest, documents=documents, chunks=chunks, vectors=arrays[VECTORS],
-                  row_chunk=arrays[ROW_CHUNK], ann=ann, lexical=lexical, columns=columns)
+                  row_chunk=arrays[ROW_CHUNK], ann=ann, lexical=lexical, quotes=quotes,
+                  columns=columns)
     _check_consistent(index)
     return index
 

@@ -15,6 +15,7 @@ A folder that describes itself (files written by `build_index`):
   row_keys.txt      line i = sha256 of (model id, passage text) of vector row i: lets a rebuild reuse vectors
   faiss.index       the FAISS index over vectors.npy, inner-product metric
   lexical/          the BM25 index (`LexicalIndex.save`); row i = chunk position i
+  quotes/           the verbatim-quote fingerprints (`QuoteIndex.save`): sorted hash -> chunk position arrays
 
 Writing is atomic: everything goes into `<index>.tmp-<pid>` beside the target, is fsynced, and then takes the
 target's place in one step (see `swap_into_place`), so a crash, Ctrl-C or `kill -9` leaves the previous index
@@ -49,9 +50,11 @@ ROW_CHUNK = "row_chunk.npy"
 ROW_KEYS = "row_keys.txt"
 FAISS_INDEX = "faiss.index"
 LEXICAL_DIR = "lexical"
+QUOTES_DIR = "quotes"
 # Every name `build_index` writes into the folder: a folder holding anything else is not ours to replace.
 INDEX_NAMES = frozenset({MANIFEST, STORE, CHUNK_DOCUMENT, CHUNK_ANSWERABLE, CHUNK_FIRST_ROW, REPEATED_SENTENCES,
-                         VECTORS, ROW_CHUNK, ROW_KEYS, FAISS_INDEX, LEXICAL_DIR})
+                         VECTORS, ROW_CHUNK, ROW_KEYS, FAISS_INDEX, LEXICAL_DIR,
+                         QUOTES_DIR})
 # Names only an index of an earlier format holds: such a folder is still ours to replace by a rebuild.
 EARLIER_NAMES = frozenset({"documents.jsonl"})
 
