@@ -16,16 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
+from .config import Settings
 from .embedding import _texts
 from .errors import EmbeddingError
-
-# The most questions in one encoder call: more only lengthens the wait of the first ones (a batch of 16 costs
-# about as much per question as one of 8 on 2 cores) and bounds a call's memory.
-MAX_BATCH = 16
-# Under load (the last call encoded more than one question), how long the encoder waits after the first question
-# for more, so that requests freed by the last call and back with their next question join the next call instead
-# of one of them being encoded alone. Never waited when the encoder was idle: a lone question runs at once.
-MAX_WAIT_MS = 2.0
 
 
 class _Request:
@@ -121,12 +114,17 @@ class _Queue:
 class BatchingEncoder:
     """An Embedder whose `encode_queries` is made by one encoder thread, concurrent callers' questions in one call.
 
-    Each caller blocks until its own rows are ready and gets exactly them, in its order; an exception of the wrapped
-    embedder reaches the callers of that call only. `encode_passages` is passed through (builds batch their own).
-    The thread is a daemon and stops on `close()` or when the encoder is garbage-collected.
+    A question that finds the encoder idle is encoded at once; questions that arrive while it is busy go together
+    in its next call, up to `max_batch` of them; it waits `max_wait_ms` for more only when the last call had
+    several (settings: QA_ENCODER_MAX_BATCH, QA_ENCODER_MAX_WAIT_MS, reasons in config.py). Each caller blocks
+    until its own rows are ready and gets exactly them, in its order; an exception of the wrapped embedder reaches
+    the callers of that call only; each question is cut to the model's `max_query_tokens` as when encoded alone.
+    `encode_passages` is passed through (builds batch their own). The thread is a daemon and stops on `close()`
+    or when the encoder is garbage-collected.
     """
 
-    def __init__(self, embedder, max_batch: int = MAX_BATCH, max_wait_ms: float = MAX_WAIT_MS):
+    def __init__(self, embedder, max_batch: int = Settings.encoder_max_batch,
+                 max_wait_ms: float = Settings.encoder_max_wait_ms):
         if max_batch < 1:
             raise EmbeddingError(f"max_batch must be at least 1, got {max_batch}")
         if max_wait_ms < 0:

@@ -39,6 +39,13 @@ class Settings:
     # a lone question is encoded about twice as fast as with one thread, and a batch spreads its questions over
     # the cores. (Without batching, one thread per request served more requests per second.)
     encoder_threads: int = 0
+    # The server's batching query encoder (qa_service.batching): at most this many questions per call (a bigger
+    # batch only lengthens the first questions' wait), and how long it waits after the first question for more
+    # when the last call had company (under load). Never when idle: a lone question runs at once, since waiting
+    # would add to every question at 1 client and gather nothing. Under load, 2 ms halved the calls of a single
+    # question and raised the mean batch (16 clients, in-process: 8.0 -> 10.7).
+    encoder_max_batch: int = 16
+    encoder_max_wait_ms: float = 2.0
     # Tokens of a question that the encoder sees: a normal question has 10-40; 2,000 emoji have thousands, which
     # would cost seconds of CPU. BM25 and quote matching still read the whole question.
     max_query_tokens: int = 128
@@ -71,6 +78,8 @@ _ENV = {
     "QA_SERVER_THREADS": ("server_threads", int),
     "QA_SERVER_WORKERS": ("server_workers", int),
     "QA_ENCODER_THREADS": ("encoder_threads", int),
+    "QA_ENCODER_MAX_BATCH": ("encoder_max_batch", int),
+    "QA_ENCODER_MAX_WAIT_MS": ("encoder_max_wait_ms", float),
     "QA_MAX_QUERY_TOKENS": ("max_query_tokens", int),
     "QA_SERVER_CONNECTION_LIMIT": ("server_connection_limit", int),
     "QA_SERVER_CHANNEL_TIMEOUT": ("server_channel_timeout", int),

@@ -480,7 +480,7 @@ def open_searcher(settings, embedder=None, batch_queries: bool = False) -> Searc
     # instead of 0.4 ms for 10k rows on 2 cores, bench/RESULTS.md); concurrent requests use the cores instead.
     VectorIndex.use_threads(1)
     if batch_queries and not isinstance(embedder, BatchingEncoder):
-        embedder = BatchingEncoder(embedder)
+        embedder = BatchingEncoder(embedder, settings.encoder_max_batch, settings.encoder_max_wait_ms)
     return Searcher(index, embedder)
 
 

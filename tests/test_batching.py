@@ -53,7 +53,7 @@ def _hold_first_call(inner: GatedEmbedder, encoder: BatchingEncoder, question: s
     inner.release.clear()
     inner.entered.clear()
     result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("rows", encoder.encode_queries([question])))
+    thread = threading.Thread(daemon=True, target=lambda: result.setdefault("rows", encoder.encode_queries([question])))
     thread.start()
     assert inner.entered.wait(WAIT_SECONDS)
     return thread, result
@@ -78,7 +78,7 @@ def _ask_in_threads(encoder, requests):
         except Exception as exc:  # noqa: BLE001 - the test inspects what each caller got
             results[i] = exc
 
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(requests))]
+    threads = [threading.Thread(daemon=True, target=ask, args=(i,)) for i in range(len(requests))]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -110,7 +110,7 @@ def test_questions_arriving_while_the_encoder_is_busy_go_together_in_its_next_ca
     encoder = BatchingEncoder(inner, max_batch=16, max_wait_ms=0)
     first, first_result = _hold_first_call(inner, encoder)
     waiting = [[f"Frage {i}"] for i in range(5)]
-    threads = [threading.Thread(target=encoder.encode_queries, args=(texts,)) for texts in waiting]
+    threads = [threading.Thread(daemon=True, target=encoder.encode_queries, args=(texts,)) for texts in waiting]
     for thread in threads:
         thread.start()
     _wait_until(lambda: encoder.waiting == 5)
@@ -124,12 +124,42 @@ def test_questions_arriving_while_the_encoder_is_busy_go_together_in_its_next_ca
     encoder.close()
 
 
+def test_under_load_the_encoder_waits_for_more_but_a_lone_question_after_idle_runs_at_once():
+    inner = GatedEmbedder()
+    # A wait far longer than the test: a question that waited for company would make the joins below time out,
+    # unless a full batch (two) ends the wait.
+    encoder = BatchingEncoder(inner, max_batch=2, max_wait_ms=600_000)
+    lone = threading.Thread(daemon=True, target=encoder.encode_queries, args=(["allein"],))
+    lone.start()
+    lone.join(WAIT_SECONDS)
+    assert not lone.is_alive() and inner.calls == [["allein"]]
+    first, _ = _hold_first_call(inner, encoder)
+    pair = [threading.Thread(daemon=True, target=encoder.encode_queries, args=([text],)) for text in ("A", "B")]
+    for thread in pair:
+        thread.start()
+    _wait_until(lambda: encoder.waiting == 2)
+    inner.release.set()
+    for thread in pair + [first]:
+        thread.join(WAIT_SECONDS)
+    # The last call had two questions: the next question waits for company, and the one after it fills its call.
+    c = threading.Thread(daemon=True, target=encoder.encode_queries, args=(["C"],))
+    c.start()
+    _wait_until(lambda: encoder.waiting == 0)
+    d = threading.Thread(daemon=True, target=encoder.encode_queries, args=(["D"],))
+    d.start()
+    for thread in (c, d):
+        thread.join(WAIT_SECONDS)
+        assert not thread.is_alive()
+    assert sorted(inner.calls[2]) == ["A", "B"] and inner.calls[3] == ["C", "D"]
+    encoder.close()
+
+
 def test_a_batch_never_holds_more_than_max_batch_questions():
     inner = GatedEmbedder()
     encoder = BatchingEncoder(inner, max_batch=4, max_wait_ms=0)
     first, _ = _hold_first_call(inner, encoder)
     waiting = [[f"Frage {i}"] for i in range(9)] + [[f"lang {i}" for i in range(6)]]
-    threads = [threading.Thread(target=encoder.encode_queries, args=(texts,)) for texts in waiting]
+    threads = [threading.Thread(daemon=True, target=encoder.encode_queries, args=(texts,)) for texts in waiting]
     for thread in threads:
         thread.start()
     _wait_until(lambda: encoder.waiting == len(waiting))
@@ -155,7 +185,7 @@ def test_an_error_reaches_the_callers_of_that_call_only_and_the_encoder_goes_on(
         except EmbeddingError as exc:
             failing[texts[0]] = exc
 
-    threads = [threading.Thread(target=ask, args=([text],)) for text in ("kaputt", "unschuldig")]
+    threads = [threading.Thread(daemon=True, target=ask, args=([text],)) for text in ("kaputt", "unschuldig")]
     for thread in threads:
         thread.start()
     _wait_until(lambda: encoder.waiting == 2)
@@ -196,10 +226,10 @@ def test_close_fails_waiting_callers_and_refuses_new_ones():
         except EmbeddingError as exc:
             errors.append(exc)
 
-    waiting = threading.Thread(target=ask)
+    waiting = threading.Thread(daemon=True, target=ask)
     waiting.start()
     _wait_until(lambda: encoder.waiting == 1)
-    closer = threading.Thread(target=encoder.close)
+    closer = threading.Thread(daemon=True, target=encoder.close)
     closer.start()
     waiting.join(WAIT_SECONDS)
     assert len(errors) == 1 and "closed before this question was encoded" in str(errors[0])
