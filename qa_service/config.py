@@ -34,10 +34,11 @@ class Settings:
     # and model files are memory-mapped, so they share one copy in the page cache). One is enough on 2 cores: its
     # encoder already uses every core, and a second one's encoder fights it for them (README: "Serving").
     server_workers: int = 1
-    # OpenMP threads of the server's query encoder; 0 = OpenMP's default, one per core. The encoder batches the
-    # questions of concurrent requests into one call at a time (qa_service.batching), so that call gets every core:
-    # a lone question is encoded about twice as fast as with one thread, and a batch spreads its questions over
-    # the cores. (Without batching, one thread per request served more requests per second.)
+    # OpenMP threads of the server's query encoder; 0 = every core, shared out among `server_workers`. It batches
+    # the questions of concurrent requests into one call at a time (qa_service.batching), so that call gets every
+    # core: a lone question is encoded about twice as fast as with one thread (issue 11: 11.5 vs 21.7 ms on 2
+    # cores), and a batch spreads its questions over the cores. (Without batching, one thread per request served
+    # more requests per second.)
     encoder_threads: int = 0
     # The server's batching query encoder (qa_service.batching): at most this many questions per call (a bigger
     # batch only lengthens the first questions' wait), and how long it waits after the first question for more

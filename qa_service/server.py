@@ -32,12 +32,14 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     logging.getLogger("qa_service").setLevel(logging.INFO)
     from .embedding import limit_encoder_threads
 
-    limit_encoder_threads(settings.encoder_threads)
+    workers = settings.server_workers
+    # 0 = every core, shared out among several workers: N encoders with a thread per core each would fight for them.
+    limit_encoder_threads(settings.encoder_threads or (max(1, _cores() // workers) if workers > 1 else 0))
     # The encoder's OpenMP team waits for work asleep, not spinning: in a server, request threads (and other
     # workers) run beside it, and a spinning team member holds the core its team-mate needs (a lone encoding took
     # 4-7x longer on a busy machine with spinning, about as long as one thread with passive waiting).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if settings.server_workers > 1:
+    if workers > 1:
         _serve_workers(settings, host, port)
         return
     server = _open_server(settings, create_server_kwargs={"host": host, "port": port})
@@ -205,6 +207,11 @@ def _stop_all(workers: dict[int, int]) -> None:
             _signal(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         workers.pop(pid)
+
+
+def _cores() -> int:
+    """Return the cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _signal(pid: int, signum: int) -> None:

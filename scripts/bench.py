@@ -458,7 +458,8 @@ def table(results: dict) -> str:
                 f"| (b) POST /api/ask, 1 client, {first['workers']} worker | {first['one_client']['median_ms']} | "
                 f"{first['one_client']['p95_ms']} | | (b)/(a) {first['ratio_one_client_to_encode']} | "
                 f"<= {r['latency_target']} {'met' if r['latency_met'] else 'MISSED'} |",
-                f"| (c) best bare encoder, batches of {r['batch']} | | | {r['batched_encoder_questions_per_s']} | 1 | |",
+                f"| (c) best bare encoder, batches of {r['batch']} | | | "
+                f"{r['batched_encoder_questions_per_s']} | 1 | |",
                 f"| (d) POST /api/ask, {r['clients']} clients, {first['workers']} worker | "
                 f"{first['many_clients']['p50_ms']} | {first['many_clients']['p95_ms']} | "
                 f"{first['many_clients']['req_per_s']} | (d)/(c) {first['ratio_many_to_batched_encoder']} | "
