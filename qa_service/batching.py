@@ -21,6 +21,10 @@ from .embedding import _texts
 from .errors import EmbeddingError
 
 
+# How many of the last calls' sizes `batch_sizes` keeps.
+BATCH_HISTORY = 1000
+
+
 class _Request:
     """The questions of one caller, and the rows or the error it gets back."""
 
@@ -43,7 +47,8 @@ class _Queue:
         self.pending: deque[_Request] = deque()
         self.changed = threading.Condition()
         self.closed = False
-        self.batch_sizes: list[int] = []
+        # Bounded: a server makes millions of calls.
+        self.batch_sizes: deque[int] = deque(maxlen=BATCH_HISTORY)
 
     def submit(self, request: _Request) -> None:
         """Queue `request` for the encoder thread (EmbeddingError once closed)."""
@@ -144,7 +149,7 @@ class BatchingEncoder:
 
     @property
     def batch_sizes(self) -> list[int]:
-        """Return the number of questions of each encoder call so far (tests and benchmarks)."""
+        """Return the number of questions of each of the last BATCH_HISTORY encoder calls (tests and benchmarks)."""
         return list(self._queue.batch_sizes)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
