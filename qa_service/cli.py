@@ -133,9 +133,11 @@ def cmd_serve(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise QAError(f"--port must be between 0 and 65535, got {args.port}")
-    if args.threads is not None and args.threads < 1:
-        raise QAError(f"--threads must be at least 1, got {args.threads}")
-    settings = load_settings(index_dir=args.index, model=args.model, server_threads=args.threads)
+    for flag, value in (("--threads", args.threads), ("--workers", args.workers)):
+        if value is not None and value < 1:
+            raise QAError(f"{flag} must be at least 1, got {value}")
+    settings = load_settings(index_dir=args.index, model=args.model, server_threads=args.threads,
+                             server_workers=args.workers)
     serve(settings, host=args.host, port=args.port)
     return EXIT_OK
 
@@ -284,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
             "qa-service serve --host 127.0.0.1 --port 8000")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--threads", type=int, help="worker threads (default 8 or QA_SERVER_THREADS)")
+    p.add_argument("--threads", type=int, help="request threads per worker process (default 8 or QA_SERVER_THREADS)")
+    p.add_argument("--workers", type=int,
+                   help="worker processes on one listening socket (default 1 or QA_SERVER_WORKERS; 1 on 2 cores)")
     p.add_argument("--index", help="index folder (default: index/ or QA_INDEX_DIR)")
     p.add_argument("--model", help="embedding model; must match the index (default: the index's model)")
 

@@ -27,13 +27,26 @@ class Settings:
     max_question_chars: int = 2000
     # Comma-separated origins allowed to call /api/ from a browser; "" disables CORS, "*" allows any.
     cors_origins: str = ""
-    # Requests served at once. With 1 encoder thread each, 2 to 8 threads all keep 2 cores busy (41-46 req/s at
-    # 4 and 16 clients, bench/RESULTS.md); 8 was best by a little and lets slow clients not block the rest.
+    # Requests served at once by one worker process. Their questions are encoded together (qa_service.batching),
+    # so the threads mostly wait for the encoder; 8 kept 2 cores busy at 4 and 16 clients (bench/RESULTS.md).
     server_threads: int = 8
-    # OpenMP threads of one query encoding in the server (`qa-service serve`); 0 = OpenMP's default, one per core.
-    # One thread per request serves the most requests per second: requests run side by side instead of each
-    # request's thread team spinning for cores that other requests hold (bench/RESULTS.md).
-    encoder_threads: int = 1
+    # Worker processes of `qa-service serve`, each with its own model and searcher on one shared socket (the index
+    # and model files are memory-mapped, so they share one copy in the page cache). One is enough on 2 cores: its
+    # encoder already uses every core, and a second one's encoder fights it for them (README: "Serving").
+    server_workers: int = 1
+    # OpenMP threads of the server's query encoder; 0 = every core, shared out among `server_workers`. It batches
+    # the questions of concurrent requests into one call at a time (qa_service.batching), so that call gets every
+    # core: a lone question is encoded about twice as fast as with one thread (issue 11: 11.5 vs 21.7 ms on 2
+    # cores), and a batch spreads its questions over the cores. (Without batching, one thread per request served
+    # more requests per second.)
+    encoder_threads: int = 0
+    # The server's batching query encoder (qa_service.batching): at most this many questions per call (a bigger
+    # batch only lengthens the first questions' wait), and how long it waits after the first question for more
+    # when the last call had company (under load). Never when idle: a lone question runs at once, since waiting
+    # would add to every question at 1 client and gather nothing. Under load, 2 ms halved the calls of a single
+    # question and raised the mean batch (16 clients, in-process: 8.0 -> 10.7).
+    encoder_max_batch: int = 16
+    encoder_max_wait_ms: float = 2.0
     # Tokens of a question that the encoder sees: a normal question has 10-40; 2,000 emoji have thousands, which
     # would cost seconds of CPU. BM25 and quote matching still read the whole question.
     max_query_tokens: int = 128
@@ -64,7 +77,10 @@ _ENV = {
     "QA_MAX_QUESTION_CHARS": ("max_question_chars", int),
     "QA_CORS_ORIGINS": ("cors_origins", str),
     "QA_SERVER_THREADS": ("server_threads", int),
+    "QA_SERVER_WORKERS": ("server_workers", int),
     "QA_ENCODER_THREADS": ("encoder_threads", int),
+    "QA_ENCODER_MAX_BATCH": ("encoder_max_batch", int),
+    "QA_ENCODER_MAX_WAIT_MS": ("encoder_max_wait_ms", float),
     "QA_MAX_QUERY_TOKENS": ("max_query_tokens", int),
     "QA_SERVER_CONNECTION_LIMIT": ("server_connection_limit", int),
     "QA_SERVER_CHANNEL_TIMEOUT": ("server_channel_timeout", int),

@@ -381,7 +381,7 @@ def serve_http(settings, host: str = "127.0.0.1", port: int = 8001) -> None:
 
     from .embedding import limit_encoder_threads
 
-    # Several agents may share an HTTP server: one encoder thread per request, as `qa-service serve` does.
+    # Several agents may share an HTTP server: its encoder batches their questions on every core, as `serve` does.
     limit_encoder_threads(settings.encoder_threads)
     server = build_server(settings)
     # The SDK turns on DNS-rebinding protection (Host and Origin checks) when `host` is a loopback name.

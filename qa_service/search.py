@@ -452,11 +452,13 @@ def top_positions(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray
 
 # --- opening and printing --------------------------------------------------------------------------------------
 
-def open_searcher(settings, embedder=None) -> Searcher:
+def open_searcher(settings, embedder=None, batch_queries: bool = False) -> Searcher:
     """Load the index in `settings.index_dir` and the model it was built with; refuse a different model.
 
     `embedder`, if given and of the index's model, is used instead of loading the model again (a reload).
+    `batch_queries` (servers) encodes concurrent searches' questions together (qa_service.batching).
     """
+    from .batching import BatchingEncoder
     from .config import DEFAULT_MODEL
     from .embedding import load_embedder, model_id_for
     from .index import VectorIndex, load_index
@@ -474,6 +476,8 @@ def open_searcher(settings, embedder=None) -> Searcher:
     # One query is searched at a time: waking FAISS's OpenMP threads costs more than they save (about 16 ms
     # instead of 0.4 ms for 10k rows on 2 cores, bench/RESULTS.md); concurrent requests use the cores instead.
     VectorIndex.use_threads(1)
+    if batch_queries and not isinstance(embedder, BatchingEncoder):
+        embedder = BatchingEncoder(embedder, settings.encoder_max_batch, settings.encoder_max_wait_ms)
     return Searcher(index, embedder)
 
 

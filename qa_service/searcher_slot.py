@@ -36,8 +36,9 @@ def index_identity(index_dir: Path) -> tuple | None:
 def _open(settings, previous):
     from .search import open_searcher
 
-    # The model stays loaded when the new index was built with the same one.
-    return open_searcher(settings, embedder=previous.embedder if previous is not None else None)
+    # The model stays loaded when the new index was built with the same one. The app serves requests from several
+    # threads, so their questions are encoded together.
+    return open_searcher(settings, embedder=previous.embedder if previous is not None else None, batch_queries=True)
 
 
 class SearcherSlot:

@@ -2,14 +2,17 @@
 """Measure qa_service end to end and print one table (and write JSON), with ratios that compare across machines.
 
 Parts (issue 6): answer path (encoding alone vs in-process search vs HTTP), encoder concurrency, throughput at 1/4/16
-concurrent clients, build speed against raw passage encoding, approximate search on synthetic vectors to 1M chunks
+concurrent clients, the batching encoder under load (issue 11: 1 and 16 clients against the bare encoder, 1 vs N
+worker processes), build speed against raw passage encoding, approximate search on synthetic vectors to 1M chunks
 (exact vs HNSW vs IVF, part ann), start-up time and memory of the server, and (part scale, not in a default run)
-synthetic archives of 15,000 and 60,000 documents built, updated, served and searched with `--model hash`. The server is started here on 127.0.0.1 and a free port, and stopped
+synthetic archives of 15,000 and 60,000 documents built, updated, served and searched with `--model hash`. The
+server is started here on 127.0.0.1 and a free port, and stopped
 at the end. Nothing here is a test: it measures, it never asserts a time.
 
 Example:
   .venv/bin/python scripts/bench.py --parts answer,throughput --questions 200
   .venv/bin/python scripts/bench.py --parts ann --scale-sizes 10000,100000,1000000
+  .venv/bin/python scripts/bench.py --parts load --questions 200 --requests 400 --load-workers 1,2
   .venv/bin/python scripts/bench.py --parts scale --archive-sizes 15000,60000
 """
 from __future__ import annotations
@@ -30,11 +33,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_common import (DEFAULT_QUESTIONS, ROOT, load_questions, machine_info, memory_of, run_threads,  # noqa: E402
                           ratio, summarize_ms)
 
-PARTS = ("answer", "encoder", "throughput", "build", "ann", "startup", "scale")
+PARTS = ("answer", "encoder", "throughput", "load", "build", "ann", "startup", "scale")
 # "scale" builds and serves synthetic archives of 15,000 and 60,000 documents: an hour, not part of a default run.
 DEFAULT_PARTS = tuple(p for p in PARTS if p != "scale")
 ANSWER_FLOOR = 1.5
 BUILD_FLOOR = 0.9
+# The load part's targets (issue 11): HTTP p50 at 1 client over the best bare encoding of the same questions, and
+# HTTP requests/s at LOAD_CLIENTS clients over the encoder's own questions/s on batches of LOAD_BATCH.
+LOAD_LATENCY_TARGET = 1.3
+LOAD_THROUGHPUT_TARGET = 0.9
+LOAD_CLIENTS = 16
+LOAD_BATCH = 16
 
 
 def log(message: str) -> None:
@@ -211,6 +220,79 @@ def part_throughput(args, questions: list[str]) -> dict:
             "errors": sum(r["errors"] for r in runs)}
 
 
+# --- load: the batching encoder at 1 and 16 clients, 1 vs N worker processes ---------------------------------
+
+# The bare encoder's OpenMP settings; the best of them is what the server is compared with.
+ENCODER_SETTINGS = (("every core, spinning wait (OpenMP default)", {"OMP_WAIT_POLICY": "ACTIVE"}),
+                    ("every core, passive wait (as the server)", {"OMP_WAIT_POLICY": "PASSIVE"}),
+                    ("one thread", {"OMP_NUM_THREADS": "1"}))
+
+
+def distinct(questions: list[str], count: int, tag: str) -> list[str]:
+    """Return `count` questions cycled from `questions`, each made unique with `tag` (no cache hit anywhere)."""
+    return [f"{questions[i % len(questions)]} ({tag}{i})" for i in range(count)]
+
+
+def part_load(args, questions: list[str]) -> dict:
+    """Compare the server at 1 and 16 clients with the bare encoder (single and batched), per worker count."""
+    import subprocess
+
+    from bench_server import Server, load_level, timed_asks
+
+    index_dir = ensure_index(args)
+    # "The best bare encoding": the model alone in a fresh process per OpenMP setting (read once, at load).
+    texts = {"warm": distinct(questions, 5, "warm"), "single": distinct(questions, len(questions), "a"),
+             "batched": distinct(questions, max(len(questions), 2 * LOAD_BATCH), "b")}
+    encoders = []
+    with tempfile.TemporaryDirectory(prefix="qa-bench-load-") as tmp:
+        questions_file = Path(tmp) / "questions.json"
+        questions_file.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+        for name, env in ENCODER_SETTINGS:
+            done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_encode.py"), "--index",
+                                   str(index_dir), "--questions", str(questions_file), "--batch", str(LOAD_BATCH)],
+                                  cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=1800)
+            if done.returncode != 0:
+                raise RuntimeError(f"bench_encode.py ({name}) failed: {done.stderr.strip()[-300:]}")
+            encoders.append({"setting": name, **json.loads(done.stdout)})
+            log(f"load: bare encoder, {name}: p50 {encoders[-1]['single']['median_ms']} ms, batches of "
+                f"{LOAD_BATCH}: {encoders[-1]['batch_questions_per_s']} questions/s")
+    encode = min((e["single"] for e in encoders), key=lambda summary: summary["median_ms"])
+    batch_rate = max(e["batch_questions_per_s"] for e in encoders)
+
+    runs = []
+    for workers in args.load_workers:
+        log(f"load: server with {workers} worker process(es)")
+        with Server(index_dir, workers=workers) as server:
+            server.wait_workers(workers)
+            timed_asks(server.port, distinct(questions, 5, f"warm{workers}-"))
+            # The same questions as the bare encoding: the server is another process, its cache holds none of them.
+            one, one_errors = timed_asks(server.port, distinct(questions, len(questions), "a"))
+            many = load_level(server.port, distinct(questions, args.requests, f"c{workers}-"), LOAD_CLIENTS,
+                              args.requests, args.level_seconds)
+            memory = server.worker_memory()
+        one = summarize_ms(one)
+        runs.append({
+            "workers": workers, "one_client": one, "one_client_errors": one_errors,
+            "ratio_one_client_to_encode": ratio(one["median_ms"], encode["median_ms"]),
+            "many_clients": many, "ratio_many_to_batched_encoder": ratio(many["req_per_s"], batch_rate),
+            "errors": one_errors + many["errors"],
+            "rss_anon_mib_sum": round(sum(m.get("rss_anon_mib", 0) for m in memory), 1),
+            "rss_file_mib_per_worker": max((m.get("rss_file_mib", 0) for m in memory), default=0),
+        })
+        log(f"  1 client p50 {one['median_ms']} ms; {LOAD_CLIENTS} clients {many['req_per_s']} req/s, "
+            f"{many['errors']} errors")
+    first = runs[0]
+    return {
+        "questions": len(questions), "requests_per_level": args.requests, "clients": LOAD_CLIENTS,
+        "batch": LOAD_BATCH, "encoders": encoders, "encode": encode,
+        "batched_encoder_questions_per_s": round(batch_rate, 2),
+        "runs": runs, "errors": sum(r["errors"] for r in runs),
+        "latency_target": LOAD_LATENCY_TARGET, "throughput_target": LOAD_THROUGHPUT_TARGET,
+        "latency_met": (first["ratio_one_client_to_encode"] or 99) <= LOAD_LATENCY_TARGET,
+        "throughput_met": (first["ratio_many_to_batched_encoder"] or 0) >= LOAD_THROUGHPUT_TARGET,
+    }
+
+
 # --- 3. build ----------------------------------------------------------------------------------------------
 
 def part_build(args) -> dict:
@@ -375,6 +457,34 @@ def table(results: dict) -> str:
             out.append(f"| {run.get('encoder_omp', 'default')} | {run['server_threads']} | {run['clients']} | "
                        f"{run['req_per_s']} | {run['p50_ms']} | {run['p95_ms']} | {run['errors']} | "
                        f"{run.get('server_rss_mib')} |")
+    if "load" in results:
+        r = results["load"]
+        first = r["runs"][0]
+        out += ["", f"### Load: the batching encoder ({r['questions']} distinct questions at 1 client, "
+                    f"{r['requests_per_level']} at {r['clients']} clients; server defaults)", "",
+                "| what | p50 ms | p95 ms | questions/s | ratio | target |", "|---|---|---|---|---|---|"]
+        for e in r["encoders"]:
+            out.append(f"| bare encoder, {e['setting']} | {e['single']['median_ms']} | {e['single']['p95_ms']} | "
+                       f"{e['batch_questions_per_s']} (batches of {r['batch']}) | | |")
+        out += [f"| (a) best bare encoding, one question | {r['encode']['median_ms']} | {r['encode']['p95_ms']} "
+                f"| | 1 | |",
+                f"| (b) POST /api/ask, 1 client, {first['workers']} worker | {first['one_client']['median_ms']} | "
+                f"{first['one_client']['p95_ms']} | | (b)/(a) {first['ratio_one_client_to_encode']} | "
+                f"<= {r['latency_target']} {'met' if r['latency_met'] else 'MISSED'} |",
+                f"| (c) best bare encoder, batches of {r['batch']} | | | "
+                f"{r['batched_encoder_questions_per_s']} | 1 | |",
+                f"| (d) POST /api/ask, {r['clients']} clients, {first['workers']} worker | "
+                f"{first['many_clients']['p50_ms']} | {first['many_clients']['p95_ms']} | "
+                f"{first['many_clients']['req_per_s']} | (d)/(c) {first['ratio_many_to_batched_encoder']} | "
+                f">= {r['throughput_target']} {'met' if r['throughput_met'] else 'MISSED'} |",
+                f"\nErrors: {r['errors']}.", "",
+                f"| workers | 1 client p50 ms | {r['clients']} clients req/s | p50 ms | p95 ms | (d)/(c) | errors | "
+                "private MiB, all workers | mapped MiB per worker |", "|---|---|---|---|---|---|---|---|---|"]
+        for run in r["runs"]:
+            many = run["many_clients"]
+            out.append(f"| {run['workers']} | {run['one_client']['median_ms']} | {many['req_per_s']} | "
+                       f"{many['p50_ms']} | {many['p95_ms']} | {run['ratio_many_to_batched_encoder']} | "
+                       f"{run['errors']} | {run['rss_anon_mib_sum']} | {run['rss_file_mib_per_worker']} |")
     if "build" in results:
         r = results["build"]
         out += ["", f"### 3. Build ({r['documents']} documents, {r['chunks']} chunks, {r['passages']} passages)", "",
@@ -457,6 +567,8 @@ def parse_args(argv=None):
                         help="server thread counts to load (default 1,2,4,8)")
     parser.add_argument("--encoder-omp", default="0,1",
                         help="OMP_NUM_THREADS for the server's encoder to load, 0 = OpenMP's default (default 0,1)")
+    parser.add_argument("--load-workers", default="1,2",
+                        help="worker processes of the server in the load part, first the one compared (default 1,2)")
     parser.add_argument("--startup-runs", type=int, default=3, help="server starts to time (default 3)")
     parser.add_argument("--corpus", help="corpus folder (default corpus/ or QA_CORPUS_DIR)")
     parser.add_argument("--index", help="index folder to serve; built if missing (default index/ or QA_INDEX_DIR)")
@@ -474,9 +586,12 @@ def parse_args(argv=None):
         args.archive_sizes = [int(s) for s in args.archive_sizes.split(",") if s.strip()]
         args.server_threads = [int(s) for s in args.server_threads.split(",") if s.strip()]
         args.encoder_omp = [int(s) for s in args.encoder_omp.split(",") if s.strip()]
+        args.load_workers = [int(s) for s in args.load_workers.split(",") if s.strip()]
     except ValueError:
-        parser.error("--scale-sizes, --archive-sizes, --server-threads and --encoder-omp take comma-separated whole "
-                     "numbers")
+        parser.error("--scale-sizes, --archive-sizes, --server-threads, --encoder-omp and --load-workers take "
+                     "comma-separated whole numbers")
+    if not args.load_workers or min(args.load_workers) < 1:
+        parser.error("--load-workers needs worker counts of at least 1")
     if args.questions < 1 or args.requests < 1 or any(n < 100 for n in args.scale_sizes):
         parser.error("--questions and --requests must be at least 1, scale sizes at least 100")
     if any(n < 1 for n in args.archive_sizes):
@@ -495,6 +610,7 @@ def main(argv=None) -> int:
         "answer": lambda: part_answer(args, questions),
         "encoder": lambda: part_encoder(args, questions),
         "throughput": lambda: part_throughput(args, questions),
+        "load": lambda: part_load(args, questions),
         "build": lambda: part_build(args),
         "ann": lambda: part_ann(args, questions),
         "scale": lambda: part_scale(args),

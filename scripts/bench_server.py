@@ -30,9 +30,11 @@ def free_port() -> int:
 class Server:
     """A `qa-service serve` subprocess on 127.0.0.1 and a free port; stopped on exit from the `with` block."""
 
-    def __init__(self, index_dir: Path, threads: int | None = None, env: dict | None = None, timeout: float = 180.0):
+    def __init__(self, index_dir: Path, threads: int | None = None, env: dict | None = None, timeout: float = 180.0,
+                 workers: int | None = None):
         self.index_dir = Path(index_dir)
         self.threads = threads
+        self.workers = workers
         self.port = free_port()
         self.timeout = timeout
         self.env = dict(os.environ, **(env or {}))
@@ -46,6 +48,8 @@ class Server:
                    "--index", str(self.index_dir)]
         if self.threads:
             command += ["--threads", str(self.threads)]
+        if self.workers:
+            command += ["--workers", str(self.workers)]
         return command
 
     def start(self) -> "Server":
@@ -84,6 +88,28 @@ class Server:
     def memory(self) -> dict:
         """Return the server process's resident memory (MiB)."""
         return memory_of(self.process.pid) if self.process else {}
+
+    def worker_memory(self) -> list[dict]:
+        """Return the resident memory (MiB) of each worker process (the server itself when it has none)."""
+        if not self.process:
+            return []
+        pid = self.process.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+                children = [int(child) for child in handle.read().split()]
+        except OSError:
+            children = []
+        return [memory_of(child) for child in children] or [self.memory()]
+
+    def wait_workers(self, count: int) -> None:
+        """Wait until the server says it is ready with `count` worker processes (RuntimeError on timeout)."""
+        if count <= 1:
+            return
+        deadline = self.started_at + self.timeout
+        while f"({count} worker processes)" not in self.log_tail(50):
+            if time.perf_counter() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"the server did not start {count} workers: {self.log_tail()}")
+            time.sleep(0.05)
 
     def log_tail(self, lines: int = 5) -> str:
         """Return the last lines of the server's output, on one line."""

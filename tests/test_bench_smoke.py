@@ -115,3 +115,38 @@ def test_answer_part_with_five_questions_writes_json_and_table(tmp_path):
     assert answer["ratio_http_to_encode"]["median"] > 0
     assert isinstance(answer["floor_met"], bool)
     assert answer["server_memory_mib"]["rss_mib"] > 0
+
+
+def test_load_questions_are_distinct_even_when_cycled():
+    questions = bench.distinct(["Erste Frage?", "Zweite Frage?"], 5, "a")
+    assert len(set(questions)) == 5 and questions[2].startswith("Erste Frage?")
+    assert not set(questions) & set(bench.distinct(["Erste Frage?", "Zweite Frage?"], 5, "b"))
+
+
+@pytest.mark.parametrize("value", ["0", "1,x", ""])
+def test_load_workers_must_be_counts_of_at_least_one(value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.parse_args(["--parts", "load", "--load-workers", value])
+    assert exc.value.code == 2
+    assert "--load-workers" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_load_part_with_one_and_two_workers_writes_every_ratio(real_index, tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--parts", "load", "--questions", "3", "--requests",
+         "20", "--load-workers", "1,2", "--index", str(real_index), "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "### Load: the batching encoder (3 distinct questions" in done.stdout
+    load = json.loads(out.read_text(encoding="utf-8"))["load"]
+    assert [e["setting"] for e in load["encoders"]][2] == "one thread"
+    assert load["encode"]["median_ms"] == min(e["single"]["median_ms"] for e in load["encoders"])
+    assert [run["workers"] for run in load["runs"]] == [1, 2] and load["errors"] == 0
+    for run in load["runs"]:
+        assert run["one_client"]["n"] == 3 and run["many_clients"]["ok"] == 20
+        assert run["ratio_one_client_to_encode"] > 0 and run["ratio_many_to_batched_encoder"] > 0
+    # Two workers hold two private copies of what is not memory-mapped.
+    assert load["runs"][1]["rss_anon_mib_sum"] > load["runs"][0]["rss_anon_mib_sum"]
+    assert isinstance(load["latency_met"], bool) and isinstance(load["throughput_met"], bool)

@@ -61,12 +61,62 @@ def test_serve_without_index_exits_with_the_no_index_code_and_one_line_saying_to
     assert len(lines) == 1 and lines[0].startswith("error: ") and "qa-service build" in lines[0]
 
 
-@pytest.mark.parametrize("flag,value", [("--port", "70000"), ("--threads", "0")])
+@pytest.mark.parametrize("flag,value", [("--port", "70000"), ("--threads", "0"), ("--workers", "0")])
 def test_serve_rejects_impossible_port_or_threads(tmp_path, flag, value):
     result = subprocess.run([sys.executable, "-m", "qa_service.cli", "serve", flag, value, "--index",
                              str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and flag in result.stderr
+
+
+def test_serve_with_workers_without_index_exits_with_the_no_index_code_and_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "qa_service.cli", "serve", "--workers", "2", "--port", str(free_port()), "--index",
+         str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == EXIT_NO_INDEX
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no index") and "qa-service build" in lines[0]
+
+
+def _children(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+        return {int(child) for child in handle.read().split()}
+
+
+def test_workers_share_one_port_a_killed_worker_is_replaced_and_all_stop_together(corpus_copy, tmp_path):
+    import os
+    import signal
+    import time
+
+    from conftest import make_settings
+    from qa_service.embedding import HashEmbedder
+    from qa_service.index import build_index
+    from web_fixtures import start_server, stop_server
+
+    index = tmp_path / "index"
+    build_index(make_settings(corpus_copy, index, model="hash"), progress=False, embedder=HashEmbedder())
+    log_path = tmp_path / "serve.log"
+    process, base_url = start_server(index, log_path, extra_env={"QA_SERVER_WORKERS": "2"})
+    try:
+        deadline = time.monotonic() + 60
+        while "(2 worker processes)" not in log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = _children(process.pid)
+        assert len(workers) == 2
+        os.kill(min(workers), signal.SIGKILL)
+        while len(_children(process.pid) - workers) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        replaced = _children(process.pid)
+        assert len(replaced) == 2 and min(workers) not in replaced
+        for _ in range(6):  # whichever worker takes the connection answers
+            answer = requests.get(base_url + "/api/ask", params={"q": "Solaranlagen Pankow", "top_k": 1}, timeout=30)
+            assert answer.status_code == 200 and answer.json()["results"][0]["document_id"] == "S19-10006"
+        assert "worker 1" in log_path.read_text() and "starting a new one" in log_path.read_text()
+    finally:
+        stop_server(process)
+    assert process.returncode == 0
+    for pid in replaced:  # no worker outlives the parent
+        assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
 
 
 def test_idle_connections_do_not_lock_others_out(live_server):
