@@ -35,10 +35,12 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     workers = settings.server_workers
     # 0 = every core, shared out among several workers: N encoders with a thread per core each would fight for them.
     limit_encoder_threads(settings.encoder_threads or (max(1, _cores() // workers) if workers > 1 else 0))
-    # The encoder's OpenMP team waits for work asleep, not spinning: in a server, request threads (and other
-    # workers) run beside it, and a spinning team member holds the core its team-mate needs (a lone encoding took
-    # 4-7x longer on a busy machine with spinning, about as long as one thread with passive waiting).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Several workers' OpenMP teams wait for work asleep, not spinning: a spinning member of one team holds the core
+    # another worker's team needs (a lone encoding took 4-7x longer so on a busy machine). One worker keeps
+    # OpenMP's default: on a quiet machine a 1-client request took 26 ms with it and 41 ms with passive waiting
+    # (scripts/bench.py --parts load). Either way an OMP_WAIT_POLICY already set wins.
+    if workers > 1:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if workers > 1:
         _serve_workers(settings, host, port)
         return
