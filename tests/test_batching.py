@@ -105,18 +105,25 @@ def test_many_threads_each_get_the_rows_of_their_own_questions_in_order():
     encoder.close()
 
 
+def _queue_then_release(inner, encoder, question_lists, held, ask=None) -> None:
+    """Queue one caller per list behind the held call `held` (each calling `ask`, default the encoder), then let the
+    encoder go on and wait for them all."""
+    ask = ask or encoder.encode_queries
+    threads = [threading.Thread(daemon=True, target=ask, args=(texts,)) for texts in question_lists]
+    for thread in threads:
+        thread.start()
+    _wait_until(lambda: encoder.waiting == len(question_lists))
+    inner.release.set()
+    for thread in threads + [held]:
+        thread.join(WAIT_SECONDS)
+
+
 def test_questions_arriving_while_the_encoder_is_busy_go_together_in_its_next_call():
     inner = GatedEmbedder()
     encoder = BatchingEncoder(inner, max_batch=16, max_wait_ms=0)
     first, first_result = _hold_first_call(inner, encoder)
     waiting = [[f"Frage {i}"] for i in range(5)]
-    threads = [threading.Thread(daemon=True, target=encoder.encode_queries, args=(texts,)) for texts in waiting]
-    for thread in threads:
-        thread.start()
-    _wait_until(lambda: encoder.waiting == 5)
-    inner.release.set()
-    for thread in threads + [first]:
-        thread.join(WAIT_SECONDS)
+    _queue_then_release(inner, encoder, waiting, first)
     assert inner.calls[0] == ["erste Frage"]
     assert sorted(inner.calls[1]) == sorted(t for texts in waiting for t in texts)
     assert encoder.batch_sizes == [1, 5]
@@ -134,13 +141,7 @@ def test_under_load_the_encoder_waits_for_more_but_a_lone_question_after_idle_ru
     lone.join(WAIT_SECONDS)
     assert not lone.is_alive() and inner.calls == [["allein"]]
     first, _ = _hold_first_call(inner, encoder)
-    pair = [threading.Thread(daemon=True, target=encoder.encode_queries, args=([text],)) for text in ("A", "B")]
-    for thread in pair:
-        thread.start()
-    _wait_until(lambda: encoder.waiting == 2)
-    inner.release.set()
-    for thread in pair + [first]:
-        thread.join(WAIT_SECONDS)
+    _queue_then_release(inner, encoder, [["A"], ["B"]], first)
     # The last call had two questions: the next question waits for company, and the one after it fills its call.
     c = threading.Thread(daemon=True, target=encoder.encode_queries, args=(["C"],))
     c.start()
@@ -159,13 +160,7 @@ def test_a_batch_never_holds_more_than_max_batch_questions():
     encoder = BatchingEncoder(inner, max_batch=4, max_wait_ms=0)
     first, _ = _hold_first_call(inner, encoder)
     waiting = [[f"Frage {i}"] for i in range(9)] + [[f"lang {i}" for i in range(6)]]
-    threads = [threading.Thread(daemon=True, target=encoder.encode_queries, args=(texts,)) for texts in waiting]
-    for thread in threads:
-        thread.start()
-    _wait_until(lambda: encoder.waiting == len(waiting))
-    inner.release.set()
-    for thread in threads + [first]:
-        thread.join(WAIT_SECONDS)
+    _queue_then_release(inner, encoder, waiting, first)
     sizes = encoder.batch_sizes
     # The caller with 6 questions is encoded in a call of its own; everyone else in calls of at most 4.
     assert sizes.count(6) == 1 and all(size <= 4 for size in sizes if size != 6)
@@ -185,13 +180,7 @@ def test_an_error_reaches_the_callers_of_that_call_only_and_the_encoder_goes_on(
         except EmbeddingError as exc:
             failing[texts[0]] = exc
 
-    threads = [threading.Thread(daemon=True, target=ask, args=([text],)) for text in ("kaputt", "unschuldig")]
-    for thread in threads:
-        thread.start()
-    _wait_until(lambda: encoder.waiting == 2)
-    inner.release.set()
-    for thread in threads + [first]:
-        thread.join(WAIT_SECONDS)
+    _queue_then_release(inner, encoder, [["kaputt"], ["unschuldig"]], first, ask)
     # The first call succeeded; both callers of the failing call got the error, each its own, named.
     assert first_result["rows"].shape == (1, 384)
     assert set(failing) == {"kaputt", "unschuldig"}
