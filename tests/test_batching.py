@@ -8,12 +8,11 @@ import time
 
 import numpy as np
 import pytest
+from conftest import make_settings
 
 from qa_service.batching import BatchingEncoder
 from qa_service.embedding import E5Embedder, HashEmbedder, load_embedder
 from qa_service.errors import EmbeddingError
-
-from conftest import make_settings
 
 WAIT_SECONDS = 30
 
@@ -88,7 +87,7 @@ def _ask_in_threads(encoder, requests):
 
 def test_many_threads_each_get_the_rows_of_their_own_questions_in_order():
     rng = random.Random(7)
-    words = "Schule Radweg Haushalt Polizei Pankow Sporthalle Photovoltaik Senat Bezirk Wohnung".split()
+    words = ["Schule", "Radweg", "Haushalt", "Polizei", "Pankow", "Sporthalle", "Photovoltaik", "Senat", "Bezirk", "Wohnung"]
     questions = [" ".join(rng.choices(words, k=rng.randint(1, 30))) + "?" for _ in range(12)]
     # Shuffled lengths, callers asking several questions, the same question from several callers and twice in one.
     requests = [[rng.choice(questions) for _ in range(rng.randint(1, 4))] for _ in range(40)]
