@@ -55,13 +55,17 @@ def passage_texts(document: Document, chunk: Chunk) -> list[str]:
     ("Wie viele davon …?") in its topic; the Antwort alone matches questions about one of its details. The search
     scores a chunk by its best view plus the mean of its views (scripts/tune_views.py measured the alternatives).
     """
+    texts = passage_views(document, chunk)
+    return list(dict.fromkeys(t for t in texts if t.strip())) or [" ".join((document.title or "").split())
+                                                                   or chunk.chunk_id]
+
+
+def passage_views(document: Document, chunk: Chunk) -> tuple[str, str, str]:
+    """Return the three views of `chunk` (title + Frage + Antwort, title + Frage, Antwort), empty ones included."""
     title = " ".join((document.title or "").split())
     frage, antwort = _content(chunk.frage), _content(chunk.antwort)
     both = "\n".join(p for p in (frage, antwort) if p)
-    texts = [f"{title}\n{both}" if title else both,
-             f"{title}\n{frage}" if title and frage else frage,
-             antwort]
-    return list(dict.fromkeys(t for t in texts if t.strip())) or [title or chunk.chunk_id]
+    return (f"{title}\n{both}" if title else both, f"{title}\n{frage}" if title and frage else frage, antwort)
 
 
 def lexical_text(document: Document, chunk: Chunk) -> str:

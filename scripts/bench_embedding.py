@@ -132,10 +132,10 @@ def quality_table(log) -> tuple[dict, list[str]]:
             log(f"embedding quality: {name}")
 
             def chosen(document, chunk, views=views):
-                texts = shipped(document, chunk)
-                # The shipped function drops duplicates and empty views; keep its order and pick by kind.
-                full = texts + [texts[-1]] * (3 - len(texts))
-                return list(dict.fromkeys(full[i] for i in views))
+                texts = passages.passage_views(document, chunk)
+                # As the shipped function does: no empty view, no view twice, never no text at all.
+                return (list(dict.fromkeys(texts[i] for i in views if texts[i].strip()))
+                        or shipped(document, chunk)[:1])
 
             passages.passage_texts = chosen
             try:
