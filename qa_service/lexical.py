@@ -129,13 +129,29 @@ class LexicalIndex:
         if not self.n_rows:
             return []
         vocab = self._bm25.vocab_dict
-        tokens = list(query.tokens)
-        # A shorter query word ("Abfall") is often part of indexed compounds ("Abfallbeseitigung"), whose n-grams
-        # are indexed: look its n-grams up too (query side only, the index is unchanged).
-        for word in query.words:
-            if NGRAM_SIZE <= len(word) < NGRAM_MIN_WORD and word.isalpha() and word not in _STOPWORDS:
-                tokens.extend(NGRAM_MARK + word[i:i + NGRAM_SIZE] for i in range(len(word) - NGRAM_SIZE + 1))
-        return [t for t in dict.fromkeys(tokens) if t and t in vocab]
+        return [t for t in _lookup_tokens(query) if t in vocab]
+
+    def has_token(self, token: str) -> bool:
+        """Return True when `token` occurs in the index."""
+        return bool(self.n_rows) and token in self._bm25.vocab_dict
+
+    def columns(self, tokens) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Return {token: (rows, stored scores)} of each of `tokens` in the index: its column of the score matrix."""
+        if not self.n_rows:
+            return {}
+        vocab, matrix = self._bm25.vocab_dict, self._bm25.scores
+        indptr = matrix["indptr"]
+        found = {}
+        for token in tokens:
+            column = vocab.get(token)
+            if column is not None:
+                start, stop = int(indptr[column]), int(indptr[column + 1])
+                found[token] = (matrix["indices"][start:stop], matrix["data"][start:stop])
+        return found
+
+    def idf(self, document_frequency: int, n_rows: int) -> float:
+        """Return the idf this index's BM25 variant gives a term in `document_frequency` of `n_rows` rows."""
+        return _select_idf_scorer(self._bm25.idf_method)(document_frequency, n_rows)
 
     def coverage(self, query) -> float:
         """Return the share of the query's word stems (not n-grams) that occur in the index, 0.0 to 1.0."""
@@ -151,6 +167,59 @@ class LexicalIndex:
         if not tokens:
             return np.zeros(self.n_rows, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+
+class SegmentedLexical:
+    """The BM25 indexes of several segments scored as one index of all their rows (segment after segment).
+
+    Each segment's stored scores hold its own idf; at query time a term's scores are rescaled to the idf of its
+    document frequency summed over all segments, so a chunk scores as in one index of them all, except for the
+    length normalisation, which stays each segment's own (its mean chunk length) until a full build merges them.
+    """
+
+    def __init__(self, parts: list[LexicalIndex]):
+        self._parts = parts
+        self.n_rows = sum(p.n_rows for p in parts)
+
+    def query_tokens(self, query) -> list[str]:
+        """Return the distinct analysed tokens of `query` that occur in any segment."""
+        return [t for t in _lookup_tokens(query) if any(p.has_token(t) for p in self._parts)]
+
+    def coverage(self, query) -> float:
+        """Return the share of the query's word stems that occur in any segment, 0.0 to 1.0."""
+        stems = query.stems
+        if not stems or not self.n_rows:
+            return 0.0
+        return sum(1 for t in stems if any(p.has_token(t) for p in self._parts)) / len(stems)
+
+    def scores(self, query) -> np.ndarray:
+        """Return the BM25 score of every row of every segment for `query`, with the idf of all segments."""
+        scores = np.zeros(self.n_rows, dtype=np.float32)
+        tokens = self.query_tokens(query)
+        if not tokens:
+            return scores
+        columns = [part.columns(tokens) for part in self._parts]
+        frequency = {t: sum(len(c[t][0]) for c in columns if t in c) for t in tokens}
+        start = 0
+        for part, part_columns in zip(self._parts, columns):
+            for token, (rows, stored) in part_columns.items():
+                own = part.idf(len(rows), part.n_rows)
+                factor = part.idf(frequency[token], self.n_rows) / own if own else 0.0
+                # A term's rows are distinct within its column: a fancy-index add adds each once.
+                scores[start + np.asarray(rows, dtype=np.int64)] += np.asarray(stored, dtype=np.float32) * factor
+            start += part.n_rows
+        return scores
+
+
+def _lookup_tokens(query) -> list[str]:
+    """Return the distinct tokens to look up for `query`: its analysed tokens, and n-grams of shorter words."""
+    tokens = list(query.tokens)
+    # A shorter query word ("Abfall") is often part of indexed compounds ("Abfallbeseitigung"), whose n-grams
+    # are indexed: look its n-grams up too (query side only, the index is unchanged).
+    for word in query.words:
+        if NGRAM_SIZE <= len(word) < NGRAM_MIN_WORD and word.isalpha() and word not in _STOPWORDS:
+            tokens.extend(NGRAM_MARK + word[i:i + NGRAM_SIZE] for i in range(len(word) - NGRAM_SIZE + 1))
+    return [t for t in dict.fromkeys(tokens) if t]
 
 
 class _Postings:

@@ -164,6 +164,12 @@ class QuoteIndex:
     def ranked(self, quote: str, allowed: np.ndarray, limit: int) -> np.ndarray:
         """Return up to `limit` allowed chunk positions holding the most fingerprints of the normalised `quote`
         (at least one), most first, ties by position: the candidates of a near-verbatim quote."""
+        positions, counts = self.fingerprint_counts(quote, allowed)
+        return positions[np.lexsort((positions, -counts))[:limit]]
+
+    def fingerprint_counts(self, quote: str, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (positions ascending, counts): the allowed chunks holding fingerprints of the normalised `quote`
+        and how many each holds, over its rarest fingerprints (up to NEAR_POSTINGS_BUDGET postings read)."""
         postings = sorted(self._postings(quote), key=len)
         taken, read = [], 0
         for posting in postings:
@@ -172,11 +178,10 @@ class QuoteIndex:
             taken.append(np.asarray(posting, dtype=np.int64))
             read += len(posting)
         if not taken:
-            return np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         positions, counts = np.unique(np.concatenate(taken), return_counts=True)
         keep = allowed[positions]
-        positions, counts = positions[keep], counts[keep]
-        return positions[np.lexsort((positions, -counts))[:limit]]
+        return positions[keep], counts[keep]
 
     def _postings(self, quote: str) -> list[np.ndarray]:
         """Return, per distinct fingerprint of `quote`, the ascending chunk positions that hold it."""

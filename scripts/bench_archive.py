@@ -115,13 +115,7 @@ def run_size(n: int, cache: Path, workdir: Path, log) -> dict:
     log(f"scale {n}: ready {row['ready_s']} s, {row['server_memory']}")
 
     log(f"scale {n}: searching in a fresh process")
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure-search", str(index)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=3600,
-                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
-    if done.returncode != 0:
-        row["search"] = {"error": done.stderr.strip()[-500:]}
-    else:
-        row["search"] = json.loads(done.stdout)
+    row["search"] = search_in_child(index)
     log(f"scale {n}: search {json.dumps(row['search'])[:300]}")
 
     for path in update_files:
@@ -129,9 +123,24 @@ def run_size(n: int, cache: Path, workdir: Path, log) -> dict:
     log(f"scale {n}: update with {len(update_files)} files")
     row["update"] = run_measured(cli, workdir / "update.log")
     row["update"]["documents_added"] = UPDATE_DOCUMENTS
+    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
+    row["update"]["segments"] = len(manifest.get("segments", ["."]))
+    log(f"scale {n}: {row['update']}; searching the updated index")
+    # What the extra segment costs a search.
+    row["search_after_update"] = search_in_child(index)
     shutil.rmtree(index, ignore_errors=True)
     shutil.rmtree(work_corpus, ignore_errors=True)
     return row
+
+
+def search_in_child(index: Path) -> dict:
+    """Return the measurements of `measure_search` on `index`, made in a fresh process (or the error)."""
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure-search", str(index)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=3600,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    if done.returncode != 0:
+        return {"error": done.stderr.strip()[-500:]}
+    return json.loads(done.stdout)
 
 
 def search_questions() -> list[str]:
@@ -255,8 +264,9 @@ def table(results: dict) -> list[str]:
     """Return the Markdown lines of the archive table, each figure beside the issue's target."""
     out = ["| documents | chunks | vector rows | FAISS | build wall s (CPU s) | build peak GiB | index GB | "
            "update +20 docs s | ready s | server RSS MiB | hybrid p50 / p95 ms | filtered p50 ms (Drucksache / "
-           "authority / WP+dates) | quote p50 / p95 ms (found) | HTTP p50 ms |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "authority / WP+dates) | quote p50 / p95 ms (found) | HTTP p50 ms | after the update: segments, hybrid "
+           "p50 / p95 ms |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["sizes"]:
         s = r.get("search", {})
         if "error" in s:
@@ -268,10 +278,13 @@ def table(results: dict) -> list[str]:
                         f"{s['filter_wahlperiode_dates']['median_ms']}",
                         f"{q['median_ms']} / {q['p95_ms']} ({q['found']}/{q['quotes']})")
         b, u = r["build"], r["update"]
+        later = r.get("search_after_update", {})
+        after = (f"{u.get('segments', '-')}, {later['hybrid']['median_ms']} / {later['hybrid']['p95_ms']}"
+                 if "hybrid" in later else "-")
         out.append(f"| {r['documents']:,} | {r['chunks']:,} | {r['vector_rows']:,} | {r['factory']} | "
                    f"{b['wall_s']} ({b['cpu_s']}) | {b['peak_rss_gib']} | {r['index_gb']} | {u['wall_s']} | "
                    f"{r['ready_s']} | {r['server_memory'].get('rss_mib')} | {searched[0]} | {searched[1]} | "
-                   f"{searched[2]} | {r['http_hybrid']['median_ms']} |")
+                   f"{searched[2]} | {r['http_hybrid']['median_ms']} | {after} |")
     out += ["", f"Targets (issue 11): ready ≤ {TARGETS['ready_s']} s, ≤ {TARGETS['rss_gib']} GiB per worker, hybrid "
                 f"p50 ≤ {TARGETS['hybrid_p50_ms']} ms and p95 ≤ {TARGETS['hybrid_p95_ms']} ms without the encoding, "
                 f"a full build ≤ {TARGETS['build_min']} min with peak ≤ {TARGETS['build_peak_gib']} GiB at 600,000 "

@@ -58,7 +58,7 @@ def test_build_writes_a_self_describing_folder(tiny_index, corpus_copy):
     names = {p.name for p in tiny_index.iterdir()}
     assert names == {"manifest.json", "store.sqlite", "chunk_document.npy", "chunk_answerable.npy",
                      "chunk_first_row.npy", "repeated_sentences.npy", "vectors.npy", "row_chunk.npy", "row_keys.txt",
-                     "faiss.index", "lexical", "quotes"}
+                     "faiss.index", "lexical", "quotes", "sentence_keys.npy"}
     manifest = json.loads((tiny_index / "manifest.json").read_text())
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model_id"] == FakeEmbedder.model_id

@@ -24,13 +24,23 @@ from ..errors import CorpusError, IndexWriteError, QAError
 from . import storage
 from .ann import EXACT_FACTORY, RowBuffer, VectorIndex, resolve_factory
 from .checkpoint import EmbeddingCheckpoint, checkpoint_folder
-from .loading import Index, verify_file
+from .loading import Index, segment_names, segment_path, verify_file
+from .segments import SegmentedRows
 from .storage import (CHUNK_ANSWERABLE, CHUNK_DOCUMENT, CHUNK_FIRST_ROW, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR,
-                      MANIFEST, QUOTES_DIR, REPEATED_SENTENCES, ROW_CHUNK, ROW_KEYS, STORE, VECTORS, folder_text, sha256_file)
-from .store import write_store
+                      MANIFEST, QUOTES_DIR, REPEATED_SENTENCES, ROW_CHUNK, ROW_KEYS, SENTENCE_KEYS, STORE, VECTORS,
+                      folder_text, link_files, segment_name, sha256_file)
+from .store import repeated_across, write_store
 
 # Passages per call to the embedder: large enough to amortise the call, small enough for a smooth progress bar.
 BATCH_SIZE = 32
+# An update that only adds documents to an index of at least this many chunks writes them as a new segment and
+# leaves the others as they are; a smaller index is built whole again (seconds), so that it stays one segment.
+APPEND_MIN_CHUNKS = 10_000
+# An index of this many segments is merged into one by its next build (a full build that reuses every vector):
+# each segment costs every search one more FAISS, BM25 and quote lookup.
+MAX_SEGMENTS = 8
+# Formats whose vectors a build may reuse (2 is one segment of the same files).
+REUSABLE_FORMATS = (2, FORMAT_VERSION)
 # Stored vectors copied per step from the old index's memory-mapped file: bounds the temporary copy (96 MiB at 384
 # dimensions).
 _COPY_BLOCK = 65536
@@ -55,6 +65,8 @@ class BuildReport:
     changed_files: list[str] = field(default_factory=list)
     removed_files: list[str] = field(default_factory=list)
     factory: str = ""
+    # Segments of the index written: more than one after updates that only added documents.
+    segments: int = 1
     seconds: float = 0.0
     embedding_seconds: float = 0.0
 
@@ -68,6 +80,8 @@ class BuildReport:
         line = (f"built {folder_text(self.index_dir)}: {self.documents} documents, {self.chunks} chunks "
                 f"(embedded {self.embedded}, reused {self.reused}), {self.warnings} warnings, "
                 f"{self.seconds:.1f} s, {self.chunks_per_second:.1f} chunks/s")
+        if self.segments > 1:
+            line += f", {self.segments} segments"
         if self.resumed_passages:
             line += f", {self.resumed_passages} passages resumed from an interrupted build"
         if self.failures:
@@ -215,23 +229,29 @@ def _build(settings: Settings, rebuild: bool, progress: bool, embedder) -> Build
         if not files:
             raise CorpusError(f"no .txt or .pdf documents in {corpus_dir}: nothing to index, the index was not "
                               "changed")
-        sources = {_source_name(path, corpus_dir): _source_hashes(path) for path in files}
+        paths = {_source_name(path, corpus_dir): path for path in files}
+        sources = {name: _source_hashes(path) for name, path in paths.items()}
+        previous = _read_manifest_quietly(target)
+        old_sources = previous.get("sources", {}) if isinstance(previous.get("sources"), dict) else {}
+        report.changed_files = sorted(n for n, h in sources.items() if old_sources.get(n) != h)
+        report.removed_files = sorted(n for n in old_sources if n not in sources)
+
+        embedder = embedder if embedder is not None else load_embedder(settings.model)
+        model_id, dimension = str(embedder.model_id), int(embedder.dimension)
+        # What an earlier, killed build of this index had embedded (also for --rebuild: it is this run's work).
+        checkpoint = EmbeddingCheckpoint(checkpoint_folder(target), model_id, dimension)
+        if not rebuild and _can_append(target, previous, settings, model_id, dimension, report):
+            added = [paths[name] for name in report.changed_files]
+            return _append(target, previous, sources, added, settings, embedder, checkpoint, progress, report,
+                           started)
+
         parsed = parse_paths(files)
         report.failures.extend(parsed.failures)
         documents = _unique_documents(parsed.documents, report.failures)
         if not documents:
             raise CorpusError(f"no document in {corpus_dir} could be read ({'; '.join(parsed.failures[:3])}): "
                               "the index was not changed")
-
-        embedder = embedder if embedder is not None else load_embedder(settings.model)
-        model_id, dimension = str(embedder.model_id), int(embedder.dimension)
-        previous = _read_manifest_quietly(target)
-        old_sources = previous.get("sources", {}) if isinstance(previous.get("sources"), dict) else {}
-        report.changed_files = sorted(n for n, h in sources.items() if old_sources.get(n) != h)
-        report.removed_files = sorted(n for n in old_sources if n not in sources)
         stored = _StoredVectors() if rebuild else _stored_vectors(target, previous, model_id, dimension)
-        # What an earlier, killed build of this index had embedded (also for --rebuild: it is this run's work).
-        checkpoint = EmbeddingCheckpoint(checkpoint_folder(target), model_id, dimension)
         resumed = checkpoint.load()
         report.resumed_passages = len(resumed)
         stored.resume(resumed)
@@ -260,6 +280,7 @@ def _build(settings: Settings, rebuild: bool, progress: bool, embedder) -> Build
             "corpus_dir": str(corpus_dir),
             "sources": sources,
             "failures": list(report.failures),
+            "warnings": sum(len(doc.warnings) for doc in documents),
         }
         # Saved before the index is written: a kill while writing loses no embedding either.
         checkpoint.save()
@@ -272,27 +293,137 @@ def _build(settings: Settings, rebuild: bool, progress: bool, embedder) -> Build
     report.embedded = len(assembly.embedded_chunks)
     report.reused = len(set(index.row_chunk.tolist()) - assembly.embedded_chunks)
     report.embedded_passages = assembly.embedded_passages
-    report.warnings = sum(len(doc.warnings) for doc in documents)
+    report.warnings = manifest["warnings"]
     report.factory = index.manifest["factory"]
     report.seconds = time.perf_counter() - started
     return report
 
 
+def _can_append(target: Path, previous: dict, settings: Settings, model_id: str, dimension: int,
+                report: BuildReport) -> bool:
+    """Return True when this build only adds files to an index that takes a new segment (see APPEND_MIN_CHUNKS)."""
+    segments = segment_names(previous)
+    if (previous.get("format_version") != FORMAT_VERSION or segments is None or len(segments) >= MAX_SEGMENTS
+            or previous.get("model_id") != model_id or previous.get("dimension") != dimension
+            or previous.get("factory_setting") != settings.index_factory
+            or not isinstance(previous.get("chunks"), int) or previous["chunks"] < APPEND_MIN_CHUNKS
+            or not isinstance(previous.get("files"), dict) or report.removed_files
+            or any(name in (previous.get("sources") or {}) for name in report.changed_files)):
+        return False
+    files = previous["files"]
+    try:
+        for segment in segments:
+            verify_file(target, segment_path(segment, SENTENCE_KEYS), files[segment_path(segment, SENTENCE_KEYS)])
+        # Sizes of everything (and the sha256 of small files): the new index links these files unchanged.
+        for name, entry in files.items():
+            verify_file(target, name, entry)
+    except (QAError, KeyError):
+        return False  # a damaged index is built whole again (reusing whatever vectors it still has)
+    return True
+
+
+def _append(target: Path, previous: dict, sources: dict, added: list[Path], settings: Settings, embedder,
+            checkpoint: EmbeddingCheckpoint, progress: bool, report: BuildReport, started: float) -> BuildReport:
+    """Write the documents of the `added` files as a new segment beside the unchanged segments of `target`."""
+    from ..parsing import parse_paths
+    from .loading import load_index
+
+    segments = segment_names(previous)
+    parsed = parse_paths(added)
+    # The files that failed before are unchanged (else this would be a full build): they still fail.
+    report.failures.extend(previous.get("failures", []))
+    report.failures.extend(parsed.failures)
+    existing = load_index(target).documents
+    documents = []
+    for doc in _unique_documents(parsed.documents, report.failures):
+        if doc.document_id in existing:
+            report.failures.append(f"{doc.source_file}: document id {doc.document_id} is already taken by "
+                                   f"{existing[doc.document_id].source_file}; skipped")
+        else:
+            documents.append(doc)
+    resumed = checkpoint.load()
+    report.resumed_passages = len(resumed)
+    stored = _StoredVectors()
+    stored.resume(resumed)
+    assembly = None
+    if documents:
+        assembly = _assemble(
+            documents, embedder,
+            lambda n_rows: resolve_factory(settings.index_factory, n_rows, settings.approx_threshold),
+            stored, progress, checkpoint)
+        report.embedding_seconds = assembly.embedding_seconds
+
+    files = previous["files"]
+    # The new index-wide repeated sentences: those of the old ones, of the new segment, and those that the new
+    # segment shares with an old one.
+    old_keys = [np.load(target / segment_path(s, SENTENCE_KEYS), mmap_mode="r", allow_pickle=False)
+                for s in segments]
+    old_repeated = np.load(target / REPEATED_SENTENCES, mmap_mode="r", allow_pickle=False)
+    new_segment = segment_name(len(segments) + 1)
+    manifest = {key: value for key, value in previous.items() if key != "files"}
+    manifest.update({"package_version": package_version(), "sources": sources, "failures": list(report.failures),
+                     "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    if assembly is not None:
+        new = assembly.index
+        repeated = repeated_across([*old_keys, new.columns.sentence_keys], [old_repeated, new.columns.repeated])
+        manifest.update({"segments": [*segments, new_segment],
+                         "documents": previous["documents"] + len(new.documents),
+                         "chunks": previous["chunks"] + len(new.chunks),
+                         "vectors": previous["vectors"] + len(new.vectors),
+                         "warnings": previous.get("warnings", 0) + sum(len(doc.warnings) for doc in documents)})
+    else:
+        repeated = np.asarray(old_repeated)
+    manifest["build_seconds"] = round(time.perf_counter() - started, 3)
+    known = {name: entry for name, entry in files.items() if name != REPEATED_SENTENCES}
+
+    def write(folder: Path) -> None:
+        folder.mkdir()
+        link_files(target, folder, known)
+        if assembly is not None:
+            _write_segment(folder / new_segment, assembly.index, assembly.row_keys)
+        _save_array(folder / REPEATED_SENTENCES, repeated)
+
+    checkpoint.save()
+    storage.replace_atomically(target, write, manifest, known)
+    checkpoint.discard()
+
+    report.documents, report.chunks, report.vectors = manifest["documents"], manifest["chunks"], manifest["vectors"]
+    report.embedded = len(assembly.embedded_chunks) if assembly is not None else 0
+    report.reused = report.chunks - report.embedded
+    report.embedded_passages = assembly.embedded_passages if assembly is not None else 0
+    report.warnings = manifest.get("warnings", 0)
+    report.factory = manifest["factory"]
+    report.segments = len(manifest.get("segments", segments))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
 def _write_files(folder: Path, index: Index, row_keys: list[str]) -> None:
-    """Write every index file but the manifest into a fresh `folder`."""
+    """Write every index file but the manifest into a fresh `folder`: one segment, the index's own."""
     folder.mkdir()
+    _write_segment(folder, index, row_keys)
+    _save_array(folder / REPEATED_SENTENCES, index.columns.repeated)
+
+
+def _write_segment(folder: Path, index: Index, row_keys: list[str]) -> None:
+    """Write the files of one segment holding all of `index` into `folder` (created if missing)."""
+    folder.mkdir(exist_ok=True)
     write_store(folder / STORE, index.documents.values())
     columns = index.columns
     arrays = {VECTORS: index.vectors, ROW_CHUNK: index.row_chunk, CHUNK_DOCUMENT: columns.document,
               CHUNK_ANSWERABLE: columns.answerable, CHUNK_FIRST_ROW: columns.first_row,
-              REPEATED_SENTENCES: columns.repeated}
+              SENTENCE_KEYS: columns.sentence_keys}
     for name, array in arrays.items():
-        with open(folder / name, "wb") as out:
-            np.save(out, array, allow_pickle=False)
+        _save_array(folder / name, array)
     (folder / ROW_KEYS).write_text("".join(key + "\n" for key in row_keys), encoding="ascii")
     index.ann.write(folder / FAISS_INDEX)
     index.lexical.save(folder / LEXICAL_DIR)
     index.quotes.save(folder / QUOTES_DIR)
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as out:
+        np.save(out, np.asarray(array), allow_pickle=False)
 
 
 def _embed(embedder, passages, total: int, vectors: np.ndarray, progress: bool, normalise_rows,
@@ -367,8 +498,9 @@ def _read_manifest_quietly(folder: Path) -> dict:
 
 
 class _StoredVectors:
-    """Vectors a build may reuse by passage key: the old index's vectors file, memory-mapped and looked up through
-    {key: row} (never copied whole), and the vectors resumed from the checkpoint of an interrupted build."""
+    """Vectors a build may reuse by passage key: the old index's vectors files (one per segment, memory-mapped, seen
+    as one array) looked up through {key: row} (never copied whole), and the vectors resumed from the checkpoint of
+    an interrupted build."""
 
     def __init__(self, array: np.ndarray | None = None, rows: dict[str, int] | None = None):
         self._array = array
@@ -402,19 +534,25 @@ class _StoredVectors:
 
 
 def _stored_vectors(folder: Path, manifest: dict, model_id: str, dimension: int) -> _StoredVectors:
-    """Return the vectors of the existing index if it was built by the same model, else none."""
-    if (manifest.get("format_version") != FORMAT_VERSION or manifest.get("model_id") != model_id
-            or manifest.get("dimension") != dimension):
+    """Return the vectors of the existing index (every segment) if it was built by the same model, else none."""
+    segments = segment_names(manifest)
+    if (manifest.get("format_version") not in REUSABLE_FORMATS or segments is None
+            or manifest.get("model_id") != model_id or manifest.get("dimension") != dimension):
         return _StoredVectors()
+    parts, keys = [], []
     try:
         files = manifest["files"]
-        for name in (VECTORS, ROW_KEYS):
-            verify_file(folder, name, files[name])
-        vectors = np.load(folder / VECTORS, mmap_mode="r", allow_pickle=False)
-        keys = (folder / ROW_KEYS).read_text(encoding="ascii").split()
+        for segment in segments:
+            for name in (VECTORS, ROW_KEYS):
+                verify_file(folder, segment_path(segment, name), files[segment_path(segment, name)])
+            vectors = np.load(folder / segment / VECTORS, mmap_mode="r", allow_pickle=False)
+            segment_keys = (folder / segment / ROW_KEYS).read_text(encoding="ascii").split()
+            if vectors.shape != (len(segment_keys), dimension) or vectors.dtype != np.float32:
+                return _StoredVectors()
+            parts.append(vectors)
+            keys += segment_keys
     except (QAError, OSError, ValueError, KeyError, TypeError):
         # A damaged old index is no reason to fail: everything is embedded again.
         return _StoredVectors()
-    if vectors.shape != (len(keys), dimension) or vectors.dtype != np.float32:
-        return _StoredVectors()
-    return _StoredVectors(vectors, {key: row for row, key in enumerate(keys)})
+    return _StoredVectors(parts[0] if len(parts) == 1 else SegmentedRows(parts),
+                          {key: row for row, key in enumerate(keys)})

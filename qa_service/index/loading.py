@@ -13,13 +13,16 @@ import numpy as np
 from ..documents import Chunk, Document
 from ..errors import IndexInvalidError, IndexMissingError, NotFoundError, first_line
 from .ann import VectorIndex
-from .storage import (CHUNK_ANSWERABLE, CHUNK_DOCUMENT, CHUNK_FIRST_ROW, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR,
-                      MANIFEST, QUOTES_DIR, REPEATED_SENTENCES, ROW_CHUNK, ROW_KEYS, STORE, VECTORS, folder_text, sha256_file)
+from .segments import Segment, SegmentedChunks, SegmentedDocuments, compose
+from .storage import (BASE_SEGMENT, CHUNK_ANSWERABLE, CHUNK_DOCUMENT, CHUNK_FIRST_ROW, FAISS_INDEX, FORMAT_VERSION,
+                      LEXICAL_DIR, MANIFEST, QUOTES_DIR, REPEATED_SENTENCES, ROW_CHUNK, ROW_KEYS, SEGMENT_FOLDER, STORE,
+                      VECTORS, folder_text, sha256_file)
 from .store import (ChunkColumns, MemoryChunks, MemoryDocuments, Store, StoreChunks, StoreDocuments,
                     chunk_columns)
 
-REQUIRED_FILES = (STORE, CHUNK_DOCUMENT, CHUNK_ANSWERABLE, CHUNK_FIRST_ROW, REPEATED_SENTENCES, VECTORS, ROW_CHUNK,
-                  ROW_KEYS, FAISS_INDEX)
+# What every segment must hold (relative to its folder), and the folder besides.
+SEGMENT_FILES = (STORE, CHUNK_DOCUMENT, CHUNK_ANSWERABLE, CHUNK_FIRST_ROW, VECTORS, ROW_CHUNK, ROW_KEYS, FAISS_INDEX)
+REQUIRED_FILES = (REPEATED_SENTENCES,)
 # At load, files up to this size are checked against their sha256 (hashing reads ~1 GB/s); larger ones (the vectors
 # and FAISS index of a large corpus) only against their size, so that a server starts in seconds and memory-maps
 # them instead of reading them through (the store, too, is read only where a request needs it; SQLite's own page
@@ -53,9 +56,9 @@ class Index:
     columns: ChunkColumns | None = None
 
     def __post_init__(self):
-        if not isinstance(self.documents, (MemoryDocuments, StoreDocuments)):
+        if not isinstance(self.documents, (MemoryDocuments, StoreDocuments, SegmentedDocuments)):
             self.documents = MemoryDocuments(self.documents.values())
-        if not isinstance(self.chunks, (MemoryChunks, StoreChunks)):
+        if not isinstance(self.chunks, (MemoryChunks, StoreChunks, SegmentedChunks)):
             self.chunks = MemoryChunks(self.chunks)
         if self.columns is None:
             self.columns = chunk_columns(self.documents.values(), self.row_chunk)
@@ -143,37 +146,76 @@ def _load_once(path: Path, model_id: str | None) -> Index:
     files = manifest["files"]
     if not isinstance(files, dict):
         raise IndexInvalidError(f"{manifest_path} lists no files: {_REBUILD_HINT}")
-    for name in REQUIRED_FILES:
+    segments = segment_names(manifest)
+    if segments is None:
+        raise IndexInvalidError(f"{manifest_path} has a bad list of segments: {_REBUILD_HINT}")
+    for name in REQUIRED_FILES + tuple(segment_path(segment, name) for segment in segments for name in SEGMENT_FILES):
         if name not in files:
             raise IndexInvalidError(f"{manifest_path} does not list {name}: {_REBUILD_HINT}")
     for name, entry in files.items():
         verify_file(path, name, entry)
 
-    name = STORE
+    loaded = [_load_segment(path / segment) for segment in segments]
+    if len(loaded) > 1:
+        for segment, folder in zip(loaded, segments):
+            _check_segment(segment, path / folder)
     try:
-        store = Store(path / STORE)
-        chunks = StoreChunks(store)
-        documents = StoreDocuments(store, chunks)
-        arrays = {}
-        for name in (CHUNK_DOCUMENT, CHUNK_ANSWERABLE, CHUNK_FIRST_ROW, REPEATED_SENTENCES, VECTORS, ROW_CHUNK):
-            arrays[name] = np.load(path / name, mmap_mode="r", allow_pickle=False)
-        name = FAISS_INDEX
-        ann = VectorIndex.read(path / FAISS_INDEX)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise IndexInvalidError(f"{path / name} is unreadable ({first_line(exc)}): {_REBUILD_HINT}")
+        repeated = np.load(path / REPEATED_SENTENCES, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise IndexInvalidError(f"{path / REPEATED_SENTENCES} is unreadable ({first_line(exc)}): {_REBUILD_HINT}")
+    index = Index(path=path, manifest=manifest, **compose(loaded, repeated))
+    _check_consistent(index)
+    return index
 
+
+def segment_names(manifest: dict) -> list[str] | None:
+    """Return the segment folders the manifest names ("." first: the folder's own), or None when it is malformed."""
+    segments = manifest.get("segments", [BASE_SEGMENT])
+    if (not isinstance(segments, list) or not segments or segments[0] != BASE_SEGMENT
+            or not all(isinstance(s, str) and SEGMENT_FOLDER.fullmatch(s) for s in segments[1:])
+            or len(set(segments)) != len(segments)):
+        return None
+    return segments
+
+
+def segment_path(segment: str, name: str) -> str:
+    """Return the manifest's name (a relative path) of the file `name` of `segment`."""
+    return name if segment == BASE_SEGMENT else f"{segment}/{name}"
+
+
+def _load_segment(folder: Path) -> Segment:
+    """Open one segment's files: store, per-chunk columns, vectors and row map memory-mapped, FAISS, BM25, quotes."""
     from ..lexical import LexicalIndex
     from ..quote_index import QuoteIndex
 
-    lexical = LexicalIndex.load(path / LEXICAL_DIR)
-    quotes = QuoteIndex.load(path / QUOTES_DIR, len(chunks))
+    name = STORE
+    try:
+        store = Store(folder / STORE)
+        chunks = StoreChunks(store)
+        documents = StoreDocuments(store, chunks)
+        arrays = {}
+        for name in (CHUNK_DOCUMENT, CHUNK_ANSWERABLE, CHUNK_FIRST_ROW, VECTORS, ROW_CHUNK):
+            arrays[name] = np.load(folder / name, mmap_mode="r", allow_pickle=False)
+        name = FAISS_INDEX
+        ann = VectorIndex.read(folder / FAISS_INDEX)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexInvalidError(f"{folder / name} is unreadable ({first_line(exc)}): {_REBUILD_HINT}")
+    lexical = LexicalIndex.load(folder / LEXICAL_DIR)
+    quotes = QuoteIndex.load(folder / QUOTES_DIR, len(chunks))
     columns = ChunkColumns(document=arrays[CHUNK_DOCUMENT], answerable=arrays[CHUNK_ANSWERABLE],
-                           first_row=arrays[CHUNK_FIRST_ROW], repeated=arrays[REPEATED_SENTENCES])
-    index = Index(path=path, manifest=manifest, documents=documents, chunks=chunks, vectors=arrays[VECTORS],
-                  row_chunk=arrays[ROW_CHUNK], ann=ann, lexical=lexical, quotes=quotes,
-                  columns=columns)
-    _check_consistent(index)
-    return index
+                           first_row=arrays[CHUNK_FIRST_ROW], repeated=np.zeros(0, dtype=np.uint64))
+    return Segment(documents=documents, chunks=chunks, vectors=arrays[VECTORS], row_chunk=arrays[ROW_CHUNK],
+                   ann=ann, lexical=lexical, quotes=quotes, columns=columns)
+
+
+def _check_segment(segment: Segment, folder: Path) -> None:
+    """Raise IndexInvalidError if one segment's files disagree (in an index of several, errors could cancel out)."""
+    columns = segment.columns
+    rows = {len(segment.vectors), len(segment.row_chunk), segment.ann.ntotal, int(columns.first_row[-1])}
+    chunks = {len(segment.chunks), segment.lexical.n_rows, len(columns.document), len(columns.first_row) - 1}
+    if len(rows) != 1 or len(chunks) != 1:
+        raise IndexInvalidError(f"the segment in {folder_text(folder)} is inconsistent (its vectors, row map, FAISS "
+                                f"index, chunks and BM25 rows disagree): {_REBUILD_HINT}")
 
 
 def verify_file(folder: Path, name: str, entry) -> None:

@@ -16,6 +16,15 @@ A folder that describes itself (files written by `build_index`):
   faiss.index       the FAISS index over vectors.npy, inner-product metric
   lexical/          the BM25 index (`LexicalIndex.save`); row i = chunk position i
   quotes/           the verbatim-quote fingerprints (`QuoteIndex.save`): sorted hash -> chunk position arrays
+  sentence_keys.npy uint64, sorted: the key of every distinct answer sentence (what a later segment's are checked
+                    against for repeated_sentences.npy)
+  seg-00002/ …      segments added by updates that only added documents: each holds the files above from
+                    store.sqlite to sentence_keys.npy for its own documents (positions, ordinals and rows local);
+                    the manifest's "segments" names them in order after the folder's own (".")
+
+An update that only adds documents (`building.py`) hard-links the files of the existing segments into the new
+folder, writes the new documents as one more segment and a new repeated_sentences.npy (over all segments): the
+unchanged data is neither read nor written again.
 
 Writing is atomic: everything goes into `<index>.tmp-<pid>` beside the target, is fsynced, and then takes the
 target's place in one step (see `swap_into_place`), so a crash, Ctrl-C or `kill -9` leaves the previous index
@@ -30,6 +39,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,8 +47,8 @@ from typing import Callable
 
 from ..errors import IndexLockedError, IndexWriteError
 
-# 2: texts and metadata in store.sqlite, per-chunk columns in .npy files (1 had documents.jsonl).
-FORMAT_VERSION = 2
+# 3: segments (2 had one, and no sentence_keys.npy; 1 had documents.jsonl).
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 STORE = "store.sqlite"
 CHUNK_DOCUMENT = "chunk_document.npy"
@@ -51,10 +61,15 @@ ROW_KEYS = "row_keys.txt"
 FAISS_INDEX = "faiss.index"
 LEXICAL_DIR = "lexical"
 QUOTES_DIR = "quotes"
+SENTENCE_KEYS = "sentence_keys.npy"
+# The files of one segment (the folder's own, or a seg-NNNNN folder in it).
+SEGMENT_NAMES = frozenset({STORE, CHUNK_DOCUMENT, CHUNK_ANSWERABLE, CHUNK_FIRST_ROW, VECTORS, ROW_CHUNK, ROW_KEYS,
+                           FAISS_INDEX, LEXICAL_DIR, QUOTES_DIR, SENTENCE_KEYS})
+# The folder's own segment, as the manifest's "segments" names it.
+BASE_SEGMENT = "."
+SEGMENT_FOLDER = re.compile(r"seg-\d{5}")
 # Every name `build_index` writes into the folder: a folder holding anything else is not ours to replace.
-INDEX_NAMES = frozenset({MANIFEST, STORE, CHUNK_DOCUMENT, CHUNK_ANSWERABLE, CHUNK_FIRST_ROW, REPEATED_SENTENCES,
-                         VECTORS, ROW_CHUNK, ROW_KEYS, FAISS_INDEX, LEXICAL_DIR,
-                         QUOTES_DIR})
+INDEX_NAMES = SEGMENT_NAMES | {MANIFEST, REPEATED_SENTENCES}
 # Names only an index of an earlier format holds: such a folder is still ours to replace by a rebuild.
 EARLIER_NAMES = frozenset({"documents.jsonl"})
 
@@ -75,16 +90,23 @@ def sha256_file(path: Path) -> str:
 
 # --- writing -------------------------------------------------------------------------------------------------
 
-def replace_atomically(target: Path, write_files: Callable[[Path], None], manifest: dict) -> None:
+def segment_name(number: int) -> str:
+    """Return the folder name of the `number`-th segment (the folder's own is the first)."""
+    return f"seg-{number:05d}"
+
+
+def replace_atomically(target: Path, write_files: Callable[[Path], None], manifest: dict,
+                       known: dict | None = None) -> None:
     """Write a new index folder beside `target` and swap it into place; the previous index stays until then.
 
     `write_files(folder)` writes every index file except the manifest into the not yet existing `folder`; the
-    manifest, with an entry (sha256, size) for each of those files, is written last.
+    manifest, with an entry (sha256, size) for each of those files, is written last. `known` gives the entries of
+    files linked unchanged from the previous index (not hashed again).
     """
     tmp = target.parent / f"{target.name}.tmp-{os.getpid()}"
     try:
         write_files(tmp)
-        _write_manifest(tmp, manifest)
+        _write_manifest(tmp, manifest, known or {})
         swap_into_place(tmp, target)
     except BaseException:
         # Ctrl-C or a full disk: the previous index stays as it was, only our temporary folder goes.
@@ -92,12 +114,27 @@ def replace_atomically(target: Path, write_files: Callable[[Path], None], manife
         raise
 
 
-def _write_manifest(folder: Path, manifest: dict) -> None:
-    """Fsync every file in `folder`, then write the manifest listing them, then fsync the folders."""
+def link_files(source: Path, folder: Path, names) -> None:
+    """Give `folder` the files `names` (relative paths) of `source`: hard links (no data written), else copies."""
+    for name in names:
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source / name, target)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+            shutil.copy2(source / name, target)  # a filesystem without hard links
+
+
+def _write_manifest(folder: Path, manifest: dict, known: dict) -> None:
+    """Fsync every new file in `folder`, then write the manifest listing every file, then fsync the folders."""
     manifest = dict(manifest)
-    manifest["files"] = {name: _file_entry(folder / name) for name in _index_files(folder)}
-    for name in manifest["files"]:
-        _fsync_file(folder / name)
+    names = _index_files(folder)
+    manifest["files"] = {name: known[name] if name in known else _file_entry(folder / name) for name in names}
+    for name in names:
+        if name not in known:
+            _fsync_file(folder / name)
     with open(folder / MANIFEST, "w", encoding="utf-8") as out:
         json.dump(manifest, out, ensure_ascii=False, indent=2)
         out.write("\n")
@@ -205,7 +242,8 @@ def check_replaceable(target: Path) -> None:
         return
     if not target.is_dir():
         raise IndexWriteError(f"{target} exists and is not a folder: choose another --index")
-    foreign = sorted(p.name for p in target.iterdir() if p.name not in INDEX_NAMES | EARLIER_NAMES)
+    foreign = sorted(p.name for p in target.iterdir()
+                     if p.name not in INDEX_NAMES | EARLIER_NAMES and not SEGMENT_FOLDER.fullmatch(p.name))
     if foreign:
         raise IndexWriteError(f"{target} is not an index folder (it holds {', '.join(foreign[:3])}): "
                               "choose another --index or empty it")

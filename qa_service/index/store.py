@@ -75,6 +75,9 @@ class ChunkColumns:
     first_row: np.ndarray
     # uint64, sorted: `sentence_key` of every sentence that occurs in the answers of two or more documents.
     repeated: np.ndarray
+    # uint64, sorted: the key of every distinct answer sentence; only a build uses them (a later segment's sentences
+    # are checked against them), so a loaded index has None.
+    sentence_keys: np.ndarray | None = None
 
     def is_repeated(self, sentence: str) -> bool:
         """Return True if `sentence` occurs in the answers of two or more documents (boilerplate)."""
@@ -116,7 +119,18 @@ def chunk_columns(documents: Sequence[Document], row_chunk: np.ndarray) -> Chunk
     first_row = np.searchsorted(np.asarray(row_chunk, dtype=np.int64), np.arange(n_chunks + 1)).astype(np.int64)
     repeated = np.array(sorted(k for k, first in seen.items() if first == -1), dtype=np.uint64)
     return ChunkColumns(document=np.array(document, dtype=np.int32), answerable=np.array(answerable, dtype=bool),
-                        first_row=first_row, repeated=repeated)
+                        first_row=first_row, repeated=repeated,
+                        sentence_keys=np.array(sorted(seen), dtype=np.uint64))
+
+
+def repeated_across(segment_keys: list[np.ndarray], repeated: list[np.ndarray]) -> np.ndarray:
+    """Return the sorted keys of sentences in two or more documents of an index made of segments.
+
+    `segment_keys` are each segment's distinct keys, `repeated` each segment's (or an earlier union's) repeated keys:
+    a sentence is repeated when one segment repeats it or two segments hold it.
+    """
+    keys, counts = np.unique(np.concatenate([np.zeros(0, dtype=np.uint64), *segment_keys]), return_counts=True)
+    return np.union1d(keys[counts > 1], np.concatenate([np.zeros(0, dtype=np.uint64), *repeated])).astype(np.uint64)
 
 
 class _Cache:
