@@ -5,6 +5,7 @@
   loading.py    `Index` and `load_index` with its verification
   store.py      texts and metadata in `store.sqlite`, read on demand (a Mapping and a Sequence); per-chunk columns
   ann.py        `VectorIndex`: every FAISS concern
+  segments.py   several segments (an update that only added documents writes one more) seen as one index
 """
 from .ann import VectorIndex, resolve_factory
 from .building import BuildReport, assemble, build_index, passage_rows

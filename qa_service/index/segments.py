@@ -45,6 +45,10 @@ class SegmentedRows:
         return self.shape[0]
 
     def __getitem__(self, rows) -> np.ndarray:
+        if isinstance(rows, slice):
+            rows = np.arange(*rows.indices(len(self)))
+        elif np.ndim(rows) == 0:
+            return self[np.array([rows])][0]
         rows = np.asarray(rows, dtype=np.int64)
         out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
         for part, where, local in _split(rows, self._offsets):
