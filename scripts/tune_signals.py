@@ -95,21 +95,18 @@ class Vectors:
     def encode_passages(self, texts):
         return np.stack(self._cached("p", list(texts), self.dense.encode_passages)).astype(np.float32)
 
-    def sparse(self, texts: list[str]):
-        """Return the sparse vectors of `texts` as a CSR matrix (rows in text order)."""
-        from scipy.sparse import csr_matrix
+    def sparse(self, texts: list[str]) -> np.ndarray:
+        """Return the sparse vectors of `texts` as dense float32 rows (a few hundred rows: 64 KiB each)."""
 
         def compute(batch):
             # One array per text: indices in the first half, values (as float32 bits) in the second.
             pairs = self._sparse_model.sparse(batch, top_k=SPARSE_TOP_K, fmt="indices")
             return [np.concatenate((i.astype(np.int32), v.view(np.int32))) for i, v in pairs]
 
-        rows = self._cached("s", texts, compute)
-        indptr = np.cumsum([0] + [len(r) // 2 for r in rows])
-        indices = np.concatenate([r[:len(r) // 2] for r in rows]) if rows else np.zeros(0, np.int32)
-        data = np.concatenate([r[len(r) // 2:].view(np.float32) for r in rows]) if rows else np.zeros(0, np.float32)
-        matrix = csr_matrix((data, indices, indptr), shape=(len(texts), self.sparse_dim), dtype=np.float32)
-        matrix.sort_indices()
+        matrix = np.zeros((len(texts), self.sparse_dim), dtype=np.float32)
+        for row, pair in enumerate(self._cached("s", texts, compute)):
+            half = len(pair) // 2
+            matrix[row, pair[:half]] = pair[half:].view(np.float32)
         return matrix
 
     def save(self):
@@ -143,8 +140,8 @@ def cost(documents, questions: list[str], n_texts: int = 200) -> None:
     def sparse(batch):
         return sparse_model.sparse(batch, top_k=SPARSE_TOP_K, fmt="indices")
 
-    print(f"\n== cost (2 threads; {len(texts)} chunk texts, title + Frage + Antwort; load at start "
-          f"{open('/proc/loadavg').read().split()[0]}) ==")
+    load = Path("/proc/loadavg").read_text().split()[0]
+    print(f"\n== cost (2 threads; {len(texts)} chunk texts, title + Frage + Antwort; load at start {load}) ==")
     print(f"{'what':<44}{'wall s':>8}{'CPU s':>8}{'per s':>8}{'per CPU-s/2':>12}{'WP 19 (150k chunks), h':>24}",
           flush=True)
     for name, fn, n, per_wp_chunk in (
@@ -212,7 +209,7 @@ class SignalSearcher(Searcher):
 
 
 def signals(index, vectors: Vectors, documents):
-    """Return {name: question -> per-chunk scores} for the sparse and the sentence signal, and the sentence rows."""
+    """Return {name: question -> per-chunk scores}: sparse dot product, sparse cosine, best sentence cosine."""
     chunks = [(d, c) for d in documents for c in d.chunks]
     sparse_chunks = vectors.sparse([passage_views(d, c)[0] for d, c in chunks])
     sentence_chunk, sentence_texts = [], []
@@ -221,18 +218,16 @@ def signals(index, vectors: Vectors, documents):
             sentence_chunk.append(position)
             sentence_texts.append(sentence)
     sentence_chunk = np.asarray(sentence_chunk, dtype=np.int64)
-    sentence_vectors = vectors.encode_passages(sentence_texts) if sentence_texts else np.zeros((0, 384), np.float32)
+    sentence_vectors = vectors.encode_passages(sentence_texts) if sentence_texts else np.zeros((0, vectors.dimension), np.float32)
     n_chunks = len(chunks)
-    norms = np.sqrt(np.asarray(sparse_chunks.multiply(sparse_chunks).sum(axis=1)).ravel())
+    norms = np.linalg.norm(sparse_chunks, axis=1)
     norms[norms == 0] = 1.0
 
     def sparse_score(question: str) -> np.ndarray:
-        query = vectors.sparse([question])
-        return np.asarray((sparse_chunks @ query.T).todense()).ravel().astype(np.float64)
+        return (sparse_chunks @ vectors.sparse([question])[0]).astype(np.float64)
 
     def sparse_cosine(question: str) -> np.ndarray:
-        query = vectors.sparse([question])
-        q_norm = float(np.sqrt(query.multiply(query).sum())) or 1.0
+        q_norm = float(np.linalg.norm(vectors.sparse([question])[0])) or 1.0
         return sparse_score(question) / norms / q_norm
 
     def sentence_score(question: str) -> np.ndarray:
@@ -273,8 +268,13 @@ def print_row(name: str, rows: dict[str, tuple]) -> None:
 
 def print_header(title: str, rows: dict[str, tuple]) -> None:
     print(f"\n== {title} ==")
-    print(f"{'R@1 R@5':<40}" + "".join(f"{g[:10] + ' (' + str(rows[g][2]) + ')' if g in rows else g:>13}"[-13:]
-                                      for g in GROUPS))
+    print(f"{'R@1 R@5':<40}" + "".join(f"{g[:7] + ' ' + str(rows[g][2]) if g in rows else g:>13}" for g in GROUPS))
+
+
+def mean_recall(per_query: dict[str, dict[str, float]], ids: list[str]) -> tuple[float, float]:
+    """Return the mean R@1 and R@5 of the queries `ids`."""
+    return (float(np.mean([per_query[i]["recall@1"] for i in ids])),
+            float(np.mean([per_query[i]["recall@5"] for i in ids])))
 
 
 def document_of(query) -> str:
@@ -310,12 +310,8 @@ def rank(index, vectors: Vectors, documents, queries, siblings: set[str]) -> Non
         chosen, cv = [], {}
         for fold in range(FOLDS):
             train = [q.query_id for q in queries if q.relevant and fold_of[document_of(q)] != fold]
-
-            def fit(weight):
-                return (np.mean([by_weight[weight][i]["recall@1"] for i in train]),
-                        np.mean([by_weight[weight][i]["recall@5"] for i in train]), -weight)
-
-            best = max(WEIGHTS, key=fit)
+            # Best R@1 on the other folds, then R@5, then the smaller weight.
+            best = max(WEIGHTS, key=lambda w: (*mean_recall(by_weight[w], train), -w))
             chosen.append(best)
             cv.update({q.query_id: by_weight[best][q.query_id] for q in queries
                        if q.relevant and fold_of[document_of(q)] == fold})
