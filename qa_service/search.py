@@ -481,9 +481,13 @@ def kth_largest(values: np.ndarray, k: int):
         sample = values[::step]
         j = min(len(sample), -(-SAMPLE_SURVIVORS * k // step))
         bound = -np.partition(-sample, j - 1)[j - 1]
-        above = values[values >= bound]
-        if len(above) >= k:
-            values = above
+        # Strictly above first: where most values tie with the bound (the -1 of every chunk the ANN did not
+        # return), nearly all of them reach it.
+        for reaches in (np.greater, np.greater_equal):
+            above = values[reaches(values, bound)]
+            if len(above) >= k:
+                values = above
+                break
     # Negated, the k-th largest is the k-th smallest: numpy's introselect is slow (10 ms at 120,000 values) when
     # most values tie at the bottom (every chunk the ANN did not return has dense score -1) and k counts from the top.
     return -np.partition(-values, k - 1)[k - 1]
