@@ -42,10 +42,16 @@ QUERY_CACHE_SIZE = 1024
 # Normalised answers (for quote matching) of recent candidates are kept; normalising all of a large index at start
 # would cost minutes and gigabytes.
 ANSWER_CACHE_SIZE = 4096
+# The analysed sentences (for highlighting) of recent hits are kept: a hit's answer is analysed sentence by sentence
+# once, not for every question it answers (an entry is 15-40 KiB: at most ~40 MiB).
+HIGHLIGHT_CACHE_SIZE = 1024
 # Document masks of recent filters are kept: testing every document costs ~0.1 s at 60,000 documents, and people
 # page through results and facets with the same filters (an entry is one byte per document).
 FILTER_CACHE_SIZE = 64
 SIMILAR_CHUNKS = 5
+# kth_largest bounds the k-th largest of many values by a strided sample of about SAMPLE_SIZE times k of them, at
+# the sample's value that about SAMPLE_SURVIVORS times k values reach.
+SAMPLE_SIZE, SAMPLE_SURVIVORS = 4, 4
 
 
 @dataclass(frozen=True)
@@ -137,8 +143,7 @@ class Searcher:
         # Per instance (not a module-level cache), so that a searcher's caches go away with it.
         self._query_vector = lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_query)
         self._answer = lru_cache(maxsize=ANSWER_CACHE_SIZE)(self._normalized_answer)
-        # What highlighting needs of an answer does not depend on the question: analysed once per chunk shown.
-        self._sentences = lru_cache(maxsize=ANSWER_CACHE_SIZE)(self._analysed_sentences)
+        self._sentences = lru_cache(maxsize=HIGHLIGHT_CACHE_SIZE)(self._analysed_sentences)
 
     def _encode_query(self, question: str) -> np.ndarray:
         query = np.asarray(self.embedder.encode_queries([question]), dtype=np.float32)
@@ -463,11 +468,6 @@ def top_positions(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray
         positions = positions[values >= kth_largest(values, k)]
     order = np.lexsort((positions, -scores[positions]))
     return positions[order][:max(k, 0)]
-
-
-# A sample of about this many times k values bounds the k-th largest value (kth_largest); the bound is chosen so
-# that about SAMPLE_SURVIVORS times k values reach it.
-SAMPLE_SIZE, SAMPLE_SURVIVORS = 4, 4
 
 
 def kth_largest(values: np.ndarray, k: int):
