@@ -204,6 +204,20 @@ def test_filter_by_drucksache_authority_and_dates(searcher):
     assert searcher.search("Polizei", filters=SearchFilters(drucksache="18/999")) == []
 
 
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
+@pytest.mark.parametrize("sort", ["relevance", "date"])
+def test_search_request_gives_the_hits_of_search_with_candidates(searcher, mode, sort):
+    from qa_service.query import parse_ask
+
+    # search_request reads only its hits' documents (unless sorted by date): the hits must not differ for it.
+    request = parse_ask({"question": "Polizei Straftaten Schule", "top_k": 3, "mode": mode, "sort": sort})
+    hits, candidates = searcher.search_with_candidates(request)
+    assert len(candidates) > len(hits) > 0
+    shown = [(h.chunk.chunk_id, h.document.document_id, h.score, h.highlight) for h in hits]
+    assert [(h.chunk.chunk_id, h.document.document_id, h.score, h.highlight)
+            for h in searcher.search_request(request)] == shown
+
+
 @pytest.mark.parametrize("kwargs", [{"answered_from": "2021-13-01"}, {"answered_to": "22.11.2021"},
                                     {"wahlperiode": "19"}])
 def test_bad_filter_values_are_refused(kwargs, searcher):
