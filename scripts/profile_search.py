@@ -2,9 +2,10 @@
 
 Loads the index as the server does (`open_searcher`), encodes every question once beforehand, then times each
 request in two ways: what the API does (`search_request` and the results payload) and what the web page does
-(`search_with_candidates`, facets, payload), each question once after a warm-up on other questions. Prints median and p95 wall ms and mean CPU ms (`time.process_time`,
-which a shared machine disturbs less than the wall clock). `--profile` prints the cProfile top of the API path,
-`--run FILE` writes `Searcher.run` of the questions (for checking that a change keeps every ranking).
+(`search_with_candidates`, facets, payload), each question once after a warm-up on other questions. Prints median
+and p95 wall ms and mean CPU ms (`time.process_time`, which a shared machine disturbs less than the wall clock).
+`--profile` prints the cProfile top of the API path, `--run FILE` writes `Searcher.run` of the questions (to check
+that a change keeps every ranking: run it before and after and compare the files).
 
     PYTHONPATH=$PWD python scripts/profile_search.py /tmp/index --questions eval/dev/tuning.jsonl --run run.json
 """
