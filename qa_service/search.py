@@ -42,10 +42,16 @@ QUERY_CACHE_SIZE = 1024
 # Normalised answers (for quote matching) of recent candidates are kept; normalising all of a large index at start
 # would cost minutes and gigabytes.
 ANSWER_CACHE_SIZE = 4096
+# The analysed sentences (for highlighting) of recent hits are kept: a hit's answer is analysed sentence by sentence
+# once, not for every question it answers (an entry is 15-40 KiB: at most ~40 MiB).
+HIGHLIGHT_CACHE_SIZE = 1024
 # Document masks of recent filters are kept: testing every document costs ~0.1 s at 60,000 documents, and people
 # page through results and facets with the same filters (an entry is one byte per document).
 FILTER_CACHE_SIZE = 64
 SIMILAR_CHUNKS = 5
+# kth_largest bounds the k-th largest of many values by a strided sample of about SAMPLE_SIZE times k of them, at
+# the sample's value that about SAMPLE_SURVIVORS times k values reach.
+SAMPLE_SIZE, SAMPLE_SURVIVORS = 4, 4
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,7 @@ class Searcher:
         # Per instance (not a module-level cache), so that a searcher's caches go away with it.
         self._query_vector = lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_query)
         self._answer = lru_cache(maxsize=ANSWER_CACHE_SIZE)(self._normalized_answer)
+        self._sentences = lru_cache(maxsize=HIGHLIGHT_CACHE_SIZE)(self._analysed_sentences)
 
     def _encode_query(self, question: str) -> np.ndarray:
         query = np.asarray(self.embedder.encode_queries([question]), dtype=np.float32)
@@ -158,6 +165,16 @@ class Searcher:
 
     def _normalized_answer(self, pos: int):
         return normalize(self.index.chunks[pos].antwort)
+
+    def _analysed_sentences(self, pos: int) -> tuple[tuple[int, int, frozenset[str]], ...]:
+        """Return (start, end, BM25 tokens) of the antwort sentences of the chunk at `pos` that may be highlighted."""
+        antwort = self.index.chunks[pos].antwort
+        sentences = []
+        for start, end in sentence_spans(antwort):
+            sentence = antwort[start:end]
+            if not (self._is_repeated(sentence) or is_boilerplate(sentence)):
+                sentences.append((start, end, frozenset(analyze(sentence))))
+        return tuple(sentences)
 
     # --- the three signals ----------------------------------------------------------------------------------
 
@@ -268,8 +285,7 @@ class Searcher:
         top = float(d.max())
         if len(d) > 1:
             # The dense_floor_rank-th best score; a partition instead of a full sort keeps this linear.
-            rank = min(self.fusion.dense_floor_rank, len(d)) - 1
-            floor = float(-np.partition(-d, rank)[rank])
+            floor = float(kth_largest(d, min(self.fusion.dense_floor_rank, len(d))))
         else:
             floor = top - 1.0
         spread = top - floor if top > floor else 1.0
@@ -284,10 +300,12 @@ class Searcher:
             fused = np.where(lex_norm >= self.fusion.lexical_floor, fused, fused * (1.0 - weight) ** 2)
         # The best chunk of a document lends its siblings a little: the right document is usually found even when
         # the right Frage is not, and its siblings are then better candidates than stray chunks of other documents.
-        best_of_document = np.zeros(self._n_documents, dtype=np.float64)
+        # In fused's own dtype: ufunc.at with a cast takes a slow path (8 ms instead of 0.4 at 122,500 chunks); a
+        # maximum is exact in either dtype, and the sum below is computed in float64 as before.
+        best_of_document = np.zeros(self._n_documents, dtype=fused.dtype)
         np.maximum.at(best_of_document, self._document_of_chunk[allowed], fused[allowed])
         beta = self.fusion.document_weight
-        return (fused + beta * best_of_document[self._document_of_chunk]) / (1.0 + beta)
+        return (fused + beta * best_of_document.astype(np.float64)[self._document_of_chunk]) / (1.0 + beta)
 
     def search(self, question: str, top_k: int = 5, mode: str = "hybrid",
                filters: SearchFilters | Mapping | None = None) -> list[Hit]:
@@ -297,11 +315,15 @@ class Searcher:
 
     def search_request(self, request: AskRequest) -> list[Hit]:
         """Return the best chunks for a validated request, in its order, among the chunks its filters allow."""
-        return self.search_with_candidates(request)[0]
+        return self._search(request, with_candidates=False)[0]
 
     def search_with_candidates(self, request: AskRequest) -> tuple[list[Hit], list[Document]]:
         """Return the hits of `request` and the documents of its CANDIDATE_POOL best chunks by relevance, best
         first (a document once per chunk): what sort="date" reorders and what facets count."""
+        return self._search(request, with_candidates=True)
+
+    def _search(self, request: AskRequest, with_candidates: bool) -> tuple[list[Hit], list[Document]]:
+        """Return the hits of `request` and, `with_candidates`, its candidates' documents (else an empty list)."""
         query = analyse(request.question)
         mode, top_k, filters = request.mode, request.top_k, request.filters
         allowed = self._answerable.copy()
@@ -337,7 +359,8 @@ class Searcher:
         pool = max(top_k, CANDIDATE_POOL)
         candidates = (quoted + top_positions(scores, rest, pool).tolist())[:pool]
         order = candidates[:top_k]
-        documents = self._documents_of(candidates)
+        # The candidates' documents are read only when needed: by date, or for the caller's facets.
+        documents = self._documents_of(candidates if with_candidates or request.sort == "date" else order)
         if request.sort == "date":
             # A stable sort: answers of one day stay in relevance order; undated ones go last.
             order = sorted(candidates, key=lambda pos: documents[pos].answered_on or "", reverse=True)[:top_k]
@@ -359,9 +382,9 @@ class Searcher:
                 match=match_kind(span, float(lexical[pos])),
                 similarity=float(similarity[pos]),
                 quote_span=span,
-                highlight=[span] if span else self.highlight(query_tokens, chunk),
+                highlight=[span] if span else self.highlight(query_tokens, pos),
             ))
-        return hits, [documents[pos] for pos in candidates]
+        return hits, [documents[pos] for pos in candidates] if with_candidates else []
 
     def similar_chunks(self, chunk_id: str, k: int = SIMILAR_CHUNKS) -> list[tuple[Chunk, float]]:
         """Return the `k` answerable chunks of other documents nearest to `chunk_id` by its own vectors, best first.
@@ -408,20 +431,18 @@ class Searcher:
 
     # --- highlight ------------------------------------------------------------------------------------------
 
-    def highlight(self, query_tokens: set[str], chunk: Chunk, max_sentences: int = 2) -> list[tuple[int, int]]:
-        """Return the spans of the antwort sentences sharing the most query tokens (boilerplate excluded).
+    def highlight(self, query_tokens: set[str], pos: int, max_sentences: int = 2) -> list[tuple[int, int]]:
+        """Return the spans of the antwort sentences of the chunk at `pos` sharing the most query tokens
+        (boilerplate excluded).
 
         A shared word stem counts 1, a shared n-gram (part of a compound) a little, so "Gefährderansprachen" still
         finds "Gefährder*innen-Ansprachen"; sentences within 75% of the best are kept, at most `max_sentences`.
         """
-        if not query_tokens or not chunk.antwort:
+        if not query_tokens:
             return []
         scored = []
-        for start, end in sentence_spans(chunk.antwort):
-            sentence = chunk.antwort[start:end]
-            if self._is_repeated(sentence) or is_boilerplate(sentence):
-                continue
-            shared = query_tokens & set(analyze(sentence))
+        for start, end, tokens in self._sentences(pos):
+            shared = query_tokens & tokens
             ngrams = sum(1 for t in shared if t.startswith(NGRAM_MARK))
             # Counted, then weighted: a float sum in set order would depend on the hash seed, and a sentence
             # at exactly 75% of the best would be highlighted in one process and not in the next.
@@ -443,11 +464,33 @@ def top_positions(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray
     positions = np.flatnonzero(allowed)
     if len(positions) > k > 0:
         values = scores[positions]
-        kth = np.partition(values, len(values) - k)[len(values) - k]
         # Everything tied with the k-th best stays in, so the tie-break by position below is the same as a full sort.
-        positions = positions[values >= kth]
+        positions = positions[values >= kth_largest(values, k)]
     order = np.lexsort((positions, -scores[positions]))
     return positions[order][:max(k, 0)]
+
+
+def kth_largest(values: np.ndarray, k: int):
+    """Return the `k`-th largest of `values` (1 <= k <= len(values)), as a partition of all of them would.
+
+    A partition of 120,000 scores costs 1.5 ms; here the k-th largest of a strided sample is a lower bound when at
+    least k values reach it (checked, else all are partitioned), and only those few are partitioned.
+    """
+    step = len(values) // (SAMPLE_SIZE * k)
+    if step >= 2:
+        sample = values[::step]
+        j = min(len(sample), -(-SAMPLE_SURVIVORS * k // step))
+        bound = -np.partition(-sample, j - 1)[j - 1]
+        # Strictly above first: where most values tie with the bound (the -1 of every chunk the ANN did not
+        # return), nearly all of them reach it.
+        for reaches in (np.greater, np.greater_equal):
+            above = values[reaches(values, bound)]
+            if len(above) >= k:
+                values = above
+                break
+    # Negated, the k-th largest is the k-th smallest: numpy's introselect is slow (10 ms at 120,000 values) when
+    # most values tie at the bottom (every chunk the ANN did not return has dense score -1) and k counts from the top.
+    return -np.partition(-values, k - 1)[k - 1]
 
 
 # --- opening and printing --------------------------------------------------------------------------------------
@@ -458,6 +501,8 @@ def open_searcher(settings, embedder=None, batch_queries: bool = False) -> Searc
     `embedder`, if given and of the index's model, is used instead of loading the model again (a reload).
     `batch_queries` (servers) encodes concurrent searches' questions together (qa_service.batching).
     """
+    from threadpoolctl import threadpool_limits
+
     from .batching import BatchingEncoder
     from .config import DEFAULT_MODEL
     from .embedding import load_embedder, model_id_for
@@ -476,6 +521,10 @@ def open_searcher(settings, embedder=None, batch_queries: bool = False) -> Searc
     # One query is searched at a time: waking FAISS's OpenMP threads costs more than they save (about 16 ms
     # instead of 0.4 ms for 10k rows on 2 cores, bench/RESULTS.md); concurrent requests use the cores instead.
     VectorIndex.use_threads(1)
+    # The same for numpy's BLAS: scoring a search's few thousand candidate rows (one matrix-vector product) on
+    # every core took 7 ms of CPU (its threads spin after each call) instead of 0.07 ms on one, and the spinning
+    # held the cores the query encoder (its own OpenMP, not BLAS) needs.
+    threadpool_limits(1, user_api="blas")
     if batch_queries and not isinstance(embedder, BatchingEncoder):
         embedder = BatchingEncoder(embedder, settings.encoder_max_batch, settings.encoder_max_wait_ms)
     return Searcher(index, embedder)

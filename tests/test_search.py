@@ -9,7 +9,7 @@ from qa_service.index import assemble
 from qa_service.passages import is_boilerplate, lexical_text, passage_texts
 from qa_service.payloads import hit_payload, results_payload
 from qa_service.query import SearchFilters, analyse, parse_filters
-from qa_service.search import FusionParams, Searcher, top_positions
+from qa_service.search import FusionParams, Searcher, kth_largest, top_positions
 
 BOILERPLATE = ("Die Schriftliche Anfrage betrifft Sachverhalte, die der Senat nicht aus eigener Zuständigkeit und "
                "Kenntnis beantworten kann. Er ist gleichwohl bemüht, Ihnen eine Antwort zukommen zu lassen.")
@@ -204,6 +204,20 @@ def test_filter_by_drucksache_authority_and_dates(searcher):
     assert searcher.search("Polizei", filters=SearchFilters(drucksache="18/999")) == []
 
 
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
+@pytest.mark.parametrize("sort", ["relevance", "date"])
+def test_search_request_gives_the_hits_of_search_with_candidates(searcher, mode, sort):
+    from qa_service.query import parse_ask
+
+    # search_request reads only its hits' documents (unless sorted by date): the hits must not differ for it.
+    request = parse_ask({"question": "Polizei Straftaten Schule", "top_k": 3, "mode": mode, "sort": sort})
+    hits, candidates = searcher.search_with_candidates(request)
+    assert len(candidates) > len(hits) > 0
+    shown = [(h.chunk.chunk_id, h.document.document_id, h.score, h.highlight) for h in hits]
+    assert [(h.chunk.chunk_id, h.document.document_id, h.score, h.highlight)
+            for h in searcher.search_request(request)] == shown
+
+
 @pytest.mark.parametrize("kwargs", [{"answered_from": "2021-13-01"}, {"answered_to": "22.11.2021"},
                                     {"wahlperiode": "19"}])
 def test_bad_filter_values_are_refused(kwargs, searcher):
@@ -364,6 +378,34 @@ def test_top_positions_selects_like_a_full_stable_sort(k):
     allowed = rng.random(40) > 0.3
     expected = [int(i) for i in np.lexsort((np.arange(40), -scores)) if allowed[i]][:k]
     assert top_positions(scores, allowed, k).tolist() == expected
+
+
+def _large_score_arrays():
+    rng = np.random.default_rng(11)
+    ties = rng.integers(0, 50, size=30_000).astype(np.float32)
+    # Most values tied at the bottom, as dense scores are when the ANN returned only a few chunks.
+    bottom = np.full(30_000, -1.0, dtype=np.float32)
+    bottom[rng.choice(30_000, 900, replace=False)] = rng.random(900)
+    rising = np.sort(rng.random(30_000))
+    # The strided sample (every 37th value for k = 200) holds the largest values: fewer than k reach its bound.
+    sampled = rng.random(30_000) * 0.5
+    sampled[::37] += 1.0
+    return {"ties": ties, "bottom": bottom, "rising": rising, "falling": rising[::-1].copy(), "sampled": sampled,
+            "constant": np.zeros(30_000)}
+
+
+@pytest.mark.parametrize("name", ["ties", "bottom", "rising", "falling", "sampled", "constant"])
+@pytest.mark.parametrize("k", [1, 10, 200, 5_000, 30_000])
+def test_kth_largest_is_the_value_a_full_sort_puts_k_th_from_the_top(name, k):
+    values = _large_score_arrays()[name]
+    assert kth_largest(values, k) == np.sort(values)[len(values) - k]
+
+
+def test_top_positions_of_many_scores_selects_like_a_full_stable_sort():
+    for values in _large_score_arrays().values():
+        allowed = np.random.default_rng(3).random(len(values)) > 0.2
+        expected = [int(i) for i in np.lexsort((np.arange(len(values)), -values)) if allowed[i]][:200]
+        assert top_positions(values, allowed, 200).tolist() == expected
 
 
 # --- filters with an approximate index ------------------------------------------------------------------------
