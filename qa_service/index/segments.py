@@ -15,7 +15,7 @@ import numpy as np
 
 from ..documents import Chunk, Document
 from ..errors import NotFoundError
-from .store import ChunkColumns
+from .store import ChunkColumns, checked_position
 
 
 def _offsets(sizes) -> np.ndarray:
@@ -131,11 +131,7 @@ class SegmentedChunks(Sequence):
     def __getitem__(self, position):
         if isinstance(position, slice):
             return [self[i] for i in range(*position.indices(len(self)))]
-        position = int(position)
-        if position < 0:
-            position += len(self)
-        if not 0 <= position < len(self):
-            raise IndexError("chunk position out of range")
+        position = checked_position(position, len(self))
         part = int(np.searchsorted(self.offsets, position, side="right")) - 1
         return self._parts[part][position - int(self.offsets[part])]
 

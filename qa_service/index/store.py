@@ -298,6 +298,16 @@ class Store:
         self._connection.close()
 
 
+def checked_position(position, length: int) -> int:
+    """Return `position` (negative counts from the end) as an index into `length` chunks; raise IndexError outside."""
+    position = int(position)
+    if position < 0:
+        position += length
+    if not 0 <= position < length:
+        raise IndexError("chunk position out of range")
+    return position
+
+
 class StoreChunks(Sequence):
     """The chunks of a store by position, fetched on demand (recent ones cached); a read-only Sequence."""
 
@@ -311,12 +321,7 @@ class StoreChunks(Sequence):
     def __getitem__(self, position):
         if isinstance(position, slice):
             return [self[i] for i in range(*position.indices(len(self)))]
-        position = int(position)
-        if position < 0:
-            position += len(self)
-        if not 0 <= position < len(self):
-            raise IndexError("chunk position out of range")
-        return self._cache.get_many([position])[0]
+        return self._cache.get_many([checked_position(position, len(self))])[0]
 
     def many(self, positions) -> list[Chunk]:
         """Return the chunks at `positions`, in their order, with one query for those not cached."""
