@@ -311,9 +311,10 @@ def _can_append(target: Path, previous: dict, settings: Settings, model_id: str,
             or any(name in (previous.get("sources") or {}) for name in report.changed_files)):
         return False
     files = previous["files"]
+    # The sentence keys of every segment say which of the new sentences are repeated (an index without them is old).
+    if not all(segment_path(segment, SENTENCE_KEYS) in files for segment in segments):
+        return False
     try:
-        for segment in segments:
-            verify_file(target, segment_path(segment, SENTENCE_KEYS), files[segment_path(segment, SENTENCE_KEYS)])
         # Sizes of everything (and the sha256 of small files): the new index links these files unchanged.
         for name, entry in files.items():
             verify_file(target, name, entry)
