@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
 
@@ -92,30 +92,55 @@ class SearchFilters:
         """Return True when no filter is set."""
         return all(getattr(self, name) is None for name in FILTER_NAMES)
 
+    def active(self) -> tuple[str, ...]:
+        """Return the names of the filters that are set."""
+        return tuple(name for name in FILTER_NAMES if getattr(self, name) is not None)
+
+    def wanted_key(self, name: str):
+        """Return the value of filter `name` as its test compares it (see FILTER_TESTS)."""
+        return FILTER_TESTS[name].key(getattr(self, name))
+
     def matches(self, document: Document) -> bool:
-        """Return True when `document` passes every filter that is set."""
-        if self.drucksache is not None and _compact(document.drucksache) != _compact(self.drucksache):
-            return False
-        if self.authority is not None and self.authority.casefold() not in (document.authority or "").casefold():
-            return False
-        if self.party is not None and party_key(self.party) not in {party_key(a.party) for a in document.askers}:
-            return False
-        if self.asker is not None and not any(_folded(self.asker) in _folded(a.name) for a in document.askers):
-            return False
-        if self.subject is not None and _folded(self.subject) not in {_folded(s) for s in document.subjects}:
-            return False
-        if self.doc_type is not None and document.doc_type != self.doc_type:
-            return False
-        if self.wahlperiode is not None and document.wahlperiode != self.wahlperiode:
-            return False
-        if self.answered_from is not None or self.answered_to is not None:
-            if not document.answered_on:
-                return False
-            if self.answered_from is not None and document.answered_on < self.answered_from:
-                return False
-            if self.answered_to is not None and document.answered_on > self.answered_to:
+        """Return True when `document` passes every filter that is set: one of its values for each (FILTER_TESTS)."""
+        for name in self.active():
+            test, wanted = FILTER_TESTS[name], self.wanted_key(name)
+            if not any(test.passes(wanted, test.key(value)) for value in test.values(document)):
                 return False
         return True
+
+
+@dataclass(frozen=True)
+class FilterTest:
+    """How one filter tests a document: the values it reads (several for askers and subjects), how a value and the
+    filter's value are normalised alike (`key`), and whether a normalised value passes (`compare`; None: equal)."""
+
+    values: Callable[[Document], tuple]
+    key: Callable[[object], object]
+    compare: Callable[[object, object], bool] | None = None
+
+    def passes(self, wanted, key) -> bool:
+        """Return True when a document value's `key` passes the filter's `wanted` key."""
+        return wanted == key if self.compare is None else self.compare(wanted, key)
+
+
+def _answered_on(document: Document) -> tuple:
+    return (document.answered_on,)
+
+
+# One test per filter (`SearchFilters.matches`; `document_filters.FilterIndex` tests each distinct value once).
+FILTER_TESTS: dict[str, FilterTest] = {
+    "drucksache": FilterTest(lambda d: (d.drucksache,), _compact),
+    "authority": FilterTest(lambda d: (d.authority,), lambda v: (v or "").casefold(),
+                            lambda wanted, key: wanted in key),
+    "party": FilterTest(lambda d: tuple(a.party for a in d.askers), party_key),
+    "asker": FilterTest(lambda d: tuple(a.name for a in d.askers), _folded, lambda wanted, key: wanted in key),
+    "subject": FilterTest(lambda d: tuple(d.subjects), _folded),
+    "doc_type": FilterTest(lambda d: (d.doc_type,), lambda v: v),
+    "wahlperiode": FilterTest(lambda d: (d.wahlperiode,), lambda v: v),
+    # Undated answers pass no date filter.
+    "answered_from": FilterTest(_answered_on, lambda v: v, lambda wanted, key: bool(key) and key >= wanted),
+    "answered_to": FilterTest(_answered_on, lambda v: v, lambda wanted, key: bool(key) and key <= wanted),
+}
 
 
 FILTER_FIELDS = tuple(fields(SearchFilters))

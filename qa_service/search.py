@@ -7,12 +7,14 @@ instance serves many threads.
 from __future__ import annotations
 
 import ast
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
+from .document_filters import FilterIndex
 from .documents import Chunk, Document
 from .errors import IndexInvalidError
 from .lexical import NGRAM_MARK, analyze
@@ -45,8 +47,8 @@ ANSWER_CACHE_SIZE = 4096
 # The analysed sentences (for highlighting) of recent hits are kept: a hit's answer is analysed sentence by sentence
 # once, not for every question it answers (an entry is 15-40 KiB: at most ~40 MiB).
 HIGHLIGHT_CACHE_SIZE = 1024
-# Document masks of recent filters are kept: testing every document costs ~0.1 s at 60,000 documents, and people
-# page through results and facets with the same filters (an entry is one byte per document).
+# Document masks of recent filters are kept: people page through results and facets with the same filters (an entry
+# is one byte per document).
 FILTER_CACHE_SIZE = 64
 SIMILAR_CHUNKS = 5
 # kth_largest bounds the k-th largest of many values by a strided sample of about SAMPLE_SIZE times k of them, at
@@ -121,6 +123,52 @@ class Hit:
     highlight: list[tuple[int, int]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ChunkScores:
+    """The scores of one search: `values` of the chunks at `positions` (ascending), exactly `rest` for every other.
+
+    A search computes scores only for the chunks that can score above the lowest score (its candidates and their
+    siblings), not for every chunk of the index; ranking gives what one array of all the scores would give.
+    """
+
+    positions: np.ndarray
+    values: np.ndarray
+    rest: float
+    n_chunks: int
+
+    @classmethod
+    def of(cls, scores: np.ndarray) -> "ChunkScores":
+        """Return the scores of a full array of per-chunk `scores`."""
+        return cls(np.arange(len(scores)), scores, 0.0, len(scores))
+
+    def at(self, pos: int) -> float:
+        """Return the score of the chunk at `pos`."""
+        i = int(np.searchsorted(self.positions, pos))
+        return float(self.values[i]) if i < len(self.positions) and self.positions[i] == pos else self.rest
+
+    def best(self, allowed: np.ndarray) -> float:
+        """Return the best score among the `allowed` chunks (at least one)."""
+        values = self.values[allowed[self.positions]]
+        best = float(values.max()) if len(values) else -np.inf
+        return max(best, self.rest) if np.count_nonzero(allowed) > len(values) else best
+
+    def top(self, allowed: np.ndarray, k: int) -> np.ndarray:
+        """Return the positions of the `k` best `allowed` chunks, best first, ties by position (`top_positions`)."""
+        keep = allowed[self.positions]
+        positions, values = self.positions[keep], self.values[keep]
+        if len(positions) == np.count_nonzero(allowed) or (len(positions) >= k > 0
+                                                           and kth_largest(values, k) > self.rest):
+            return positions[top_positions(values, np.ones(len(values), dtype=bool), k)]
+        # Some of the top k score `rest`: which ones depends on positions outside the candidates.
+        return top_positions(self.full(), allowed, k)
+
+    def full(self) -> np.ndarray:
+        """Return the score of every chunk as one array."""
+        full = np.full(self.n_chunks, self.rest, dtype=self.values.dtype)
+        full[self.positions] = self.values
+        return full
+
+
 class Searcher:
     """Rank the chunks of one index for a question; thread-safe (embedders may be called from several threads)."""
 
@@ -132,6 +180,9 @@ class Searcher:
         columns = index.columns
         self._n_documents = len(index.documents)
         self._document_of_chunk = columns.document
+        # The first chunk of each document (and the number of chunks at the end): chunks are stored document by
+        # document, so a document's chunks are one run of positions.
+        self._first_chunk = np.searchsorted(columns.document, np.arange(self._n_documents + 1)).astype(np.int64)
         self._row_chunk = np.asarray(index.row_chunk, dtype=np.int64)
         # The first vector row of each chunk (and one past the last row at the end): rows are stored chunk by chunk.
         self._first_row = columns.first_row
@@ -139,6 +190,9 @@ class Searcher:
         index.ann.set_search_effort()
         self._is_repeated = columns.is_repeated
         self._answerable = np.asarray(columns.answerable, dtype=bool)
+        # Built at the first filtered search: it reads every document's metadata once.
+        self._filter_index: FilterIndex | None = None
+        self._filter_index_lock = threading.Lock()
         self._passing = lru_cache(maxsize=FILTER_CACHE_SIZE)(self._documents_passing)
         # Per instance (not a module-level cache), so that a searcher's caches go away with it.
         self._query_vector = lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_query)
@@ -152,9 +206,11 @@ class Searcher:
 
     def _documents_passing(self, filters: SearchFilters) -> np.ndarray:
         """Return the mask of the documents (by ordinal) that `filters` allow."""
-        # Filters look at document metadata only: test each document once, not each of its chunks.
-        passes = np.fromiter((filters.matches(d) for d in self.index.documents.values()), dtype=bool,
-                             count=self._n_documents)
+        # Filters look at document metadata only: each distinct value is tested, not each document or chunk.
+        with self._filter_index_lock:
+            if self._filter_index is None:
+                self._filter_index = FilterIndex(self.index.documents.values())
+        passes = self._filter_index.passing(filters)
         passes.flags.writeable = False  # shared by every search with these filters
         return passes
 
@@ -208,17 +264,21 @@ class Searcher:
         return self._chunk_scores(rows, row_scores)
 
     def _chunk_scores(self, rows: np.ndarray, row_scores: np.ndarray) -> np.ndarray:
-        """Return per chunk the mean of its best and its average view score over `rows`; -1 for chunks not there."""
-        n_chunks = len(self.index.chunks)
-        scores = np.full(n_chunks, -1.0, dtype=np.float32)
+        """Return per chunk the mean of its best and its average view score over `rows` (each chunk's rows one run,
+        as `_rows_of` gives them); -1 for chunks not there."""
+        scores = np.full(len(self.index.chunks), -1.0, dtype=np.float32)
+        if not len(rows):
+            return scores
         chunk_of_row = self._row_chunk[rows]
         row_scores = row_scores.astype(np.float32)
-        np.maximum.at(scores, chunk_of_row, row_scores)
-        sums = np.zeros(n_chunks, dtype=np.float32)
-        np.add.at(sums, chunk_of_row, row_scores)
-        counts = np.bincount(chunk_of_row, minlength=n_chunks)
-        seen = counts > 0
-        scores[seen] = 0.5 * (scores[seen] + sums[seen] / counts[seen])
+        # Per run of rows instead of over all chunks: only the chunks found are touched.
+        new_run = np.r_[True, chunk_of_row[1:] != chunk_of_row[:-1]]
+        starts, run_of_row = np.flatnonzero(new_run), np.cumsum(new_run) - 1
+        counts = np.diff(np.r_[starts, len(rows)])
+        # add.at sums a run's rows one after the other, as before; add.reduceat may pair them otherwise (last bit).
+        sums = np.zeros(len(starts), dtype=np.float32)
+        np.add.at(sums, run_of_row, row_scores)
+        scores[chunk_of_row[starts]] = 0.5 * (np.maximum.reduceat(row_scores, starts) + sums / counts)
         return scores
 
     def _similarity(self, query: Query, positions: list[int]) -> np.ndarray:
@@ -276,22 +336,31 @@ class Searcher:
         return self.fusion.lexical_weight * self.index.lexical.coverage(query)
 
     def fuse(self, dense: np.ndarray, lexical: np.ndarray, weight: float, allowed: np.ndarray,
-             hold_back: bool = True) -> np.ndarray:
+             hold_back: bool = True) -> "ChunkScores":
         """Return hybrid scores in [0, 1]: normalised dense and lexical scores mixed by `weight`; `hold_back`
-        applies the lexical floor."""
-        if not allowed.any():
-            return np.zeros_like(dense)
-        d = dense[allowed]
-        top = float(d.max())
-        if len(d) > 1:
+        applies the lexical floor.
+
+        Only the chunks with a signal (a dense candidate or a BM25 hit) and their documents' other chunks can score
+        above 0: they are computed, every other chunk scores 0, so the cost follows the candidates, not the index.
+        """
+        n_allowed = int(np.count_nonzero(allowed))
+        if not n_allowed:
+            return ChunkScores.of(np.zeros_like(dense))
+        signalled = np.flatnonzero(allowed & ((dense > -1.0) | (lexical > 0)))
+        positions = self._with_siblings(signalled, allowed)
+        d, lex = dense[positions], lexical[positions]
+        # Every allowed chunk outside `positions` has dense score -1 and BM25 score 0: the lowest of both.
+        top = max(float(d.max()) if len(d) else -np.inf, -1.0 if n_allowed > len(d) else -np.inf)
+        if n_allowed > 1:
             # The dense_floor_rank-th best score; a partition instead of a full sort keeps this linear.
-            floor = float(kth_largest(d, min(self.fusion.dense_floor_rank, len(d))))
+            rank = min(self.fusion.dense_floor_rank, n_allowed)
+            floor = float(kth_largest(d, rank)) if rank <= len(d) else -1.0
         else:
             floor = top - 1.0
         spread = top - floor if top > floor else 1.0
-        dense_norm = np.clip((dense - floor) / spread, 0.0, 1.0)
-        lex_max = float(lexical[allowed].max()) if lexical.size else 0.0
-        lex_norm = lexical / lex_max if lex_max > 0 else np.zeros_like(lexical)
+        dense_norm = np.clip((d - floor) / spread, 0.0, 1.0)
+        lex_max = float(lex.max()) if len(lex) else 0.0
+        lex_norm = lex / lex_max if lex_max > 0 else np.zeros_like(lex)
         fused = (1.0 - weight) * dense_norm + weight * lex_norm
         # A chunk that shares nothing informative (under a tenth of the best BM25 score) with a question whose
         # terms the index knows (a Drucksache number, a name) is held back as much as the lexical side is
@@ -300,12 +369,29 @@ class Searcher:
             fused = np.where(lex_norm >= self.fusion.lexical_floor, fused, fused * (1.0 - weight) ** 2)
         # The best chunk of a document lends its siblings a little: the right document is usually found even when
         # the right Frage is not, and its siblings are then better candidates than stray chunks of other documents.
-        # In fused's own dtype: ufunc.at with a cast takes a slow path (8 ms instead of 0.4 at 122,500 chunks); a
-        # maximum is exact in either dtype, and the sum below is computed in float64 as before.
-        best_of_document = np.zeros(self._n_documents, dtype=fused.dtype)
-        np.maximum.at(best_of_document, self._document_of_chunk[allowed], fused[allowed])
+        # `positions` holds each of its documents' allowed chunks as one run (chunks are stored document by
+        # document); a maximum is exact in fused's own dtype, the sum below is computed in float64.
+        documents = self._document_of_chunk[positions]
+        starts = np.flatnonzero(np.r_[True, documents[1:] != documents[:-1]]) if len(positions) else positions
+        best_of_document = np.maximum(np.maximum.reduceat(fused, starts), 0) if len(positions) else fused
+        lent = np.repeat(best_of_document.astype(np.float64), np.diff(np.r_[starts, len(positions)]))
         beta = self.fusion.document_weight
-        return (fused + beta * best_of_document.astype(np.float64)[self._document_of_chunk]) / (1.0 + beta)
+        return ChunkScores(positions, (fused + beta * lent) / (1.0 + beta), 0.0, len(dense))
+
+    def _with_siblings(self, positions: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Return the allowed chunks of the documents of `positions` (ascending chunk positions)."""
+        if not len(positions):
+            return positions
+        documents = self._document_of_chunk[positions]
+        # Ascending positions have ascending documents: each document once is where the document changes.
+        documents = documents[np.r_[True, documents[1:] != documents[:-1]]].astype(np.int64)
+        if len(documents) == self._n_documents:
+            return np.flatnonzero(allowed)
+        first, stop = self._first_chunk[documents], self._first_chunk[documents + 1]
+        lengths = stop - first
+        within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        chunks = np.repeat(first, lengths) + within
+        return chunks[allowed[chunks]]
 
     def search(self, question: str, top_k: int = 5, mode: str = "hybrid",
                filters: SearchFilters | Mapping | None = None) -> list[Hit]:
@@ -339,11 +425,15 @@ class Searcher:
         lexical = self.lexical_scores(query)
         dense = None
         if mode == "semantic":
-            scores = dense = self.dense_scores(query, dense_allowed)
+            dense = self.dense_scores(query, dense_allowed)
+            # Chunks no dense search found score -1.
+            found = np.flatnonzero(dense > -1.0)
+            scores = ChunkScores(found, dense[found], -1.0, len(dense))
         else:
             quotes = self.quote_matches(query, allowed, lexical)
             if mode == "keyword":
-                scores = lexical
+                matched = np.flatnonzero(lexical > 0)
+                scores = ChunkScores(matched, lexical[matched], 0.0, len(lexical))
                 allowed = allowed & (lexical > 0)
                 allowed[list(quotes)] = True
             else:
@@ -353,11 +443,11 @@ class Searcher:
 
         # Exact quotes first (by how much of the quote they hold), then the rest by score, ties by chunk position.
         quoted = sorted((pos for pos in quotes if allowed[pos]),
-                        key=lambda pos: (-quotes[pos][1], -scores[pos], pos))
+                        key=lambda pos: (-quotes[pos][1], -scores.at(pos), pos))
         rest = allowed.copy()
         rest[quoted] = False
         pool = max(top_k, CANDIDATE_POOL)
-        candidates = (quoted + top_positions(scores, rest, pool).tolist())[:pool]
+        candidates = (quoted + scores.top(rest, pool).tolist())[:pool]
         order = candidates[:top_k]
         # The candidates' documents are read only when needed: by date, or for the caller's facets.
         documents = self._documents_of(candidates if with_candidates or request.sort == "date" else order)
@@ -366,7 +456,7 @@ class Searcher:
             order = sorted(candidates, key=lambda pos: documents[pos].answered_on or "", reverse=True)[:top_k]
 
         # A quote outranks everything, so its score is at least the best score: scores stay in rank order.
-        best = float(scores[allowed].max()) if allowed.any() else 0.0
+        best = scores.best(allowed) if allowed.any() else 0.0
         query_tokens = set(query.tokens)
         # Keyword mode computed no vectors: the hits' similarity comes from their own rows.
         similarity = dense if dense is not None else self._similarity(query, order)
@@ -376,7 +466,7 @@ class Searcher:
             span = quotes[pos][0] if pos in quotes else None
             hits.append(Hit(
                 rank=rank,
-                score=max(float(scores[pos]), best) if pos in quotes else float(scores[pos]),
+                score=max(scores.at(pos), best) if pos in quotes else scores.at(pos),
                 document=documents[pos],
                 chunk=chunk,
                 match=match_kind(span, float(lexical[pos])),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import sys
 import time
@@ -109,7 +110,7 @@ def main(argv=None) -> int:
         for question in questions:
             api(question)
         profiler.disable()
-        pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(30)
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(30)
     if args.run:
         args.run.write_text(json.dumps(searcher.run(queries, k=10, mode=args.mode), sort_keys=True))
     return 0

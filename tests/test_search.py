@@ -516,3 +516,60 @@ def test_similar_chunks_work_with_an_approximate_index_like_with_an_exact_one(ex
     got = [(c.chunk_id, round(score, 5)) for c, score in approximate.similar_chunks(chunk_id)]
     assert want and got == want
     assert all(c.split("#")[0] != chunk_id.split("#")[0] for c, _ in got)
+
+
+# --- fusion over the candidates only --------------------------------------------------------------------------
+
+def _fused_over_every_chunk(searcher, dense, lexical, weight, allowed, hold_back):
+    """Return the hybrid score of every chunk, the fusion's formula applied to whole arrays (the reference)."""
+    params = searcher.fusion
+    d = dense[allowed]
+    floor = float(np.sort(d)[::-1][min(params.dense_floor_rank, len(d)) - 1]) if len(d) > 1 else float(d.max()) - 1
+    spread = float(d.max()) - floor if d.max() > floor else 1.0
+    dense_norm = np.clip((dense - floor) / spread, 0.0, 1.0)
+    lex_max = float(lexical[allowed].max())
+    lex_norm = lexical / lex_max if lex_max > 0 else np.zeros_like(lexical)
+    fused = (1.0 - weight) * dense_norm + weight * lex_norm
+    if hold_back:
+        fused = np.where(lex_norm >= params.lexical_floor, fused, fused * (1.0 - weight) ** 2)
+    document = searcher._document_of_chunk
+    best = np.zeros(len(searcher.index.documents), dtype=fused.dtype)
+    np.maximum.at(best, document[allowed], fused[allowed])
+    beta = params.document_weight
+    return (fused + beta * best.astype(np.float64)[document]) / (1.0 + beta)
+
+
+@pytest.mark.parametrize("filters", [None, {"wahlperiode": 19}, {"drucksache": "19/30007"}])
+def test_fusion_of_the_candidates_scores_and_ranks_like_the_formula_over_every_chunk(exact_and_approximate,
+                                                                                        filters):
+    # Over an approximate index most chunks have no dense score and no BM25 score: they score 0, except siblings
+    # of a found chunk, which the document's best lends a little; the candidates' list must hold all of them.
+    for searcher in exact_and_approximate:
+        allowed = searcher._answerable.copy()
+        if filters:
+            allowed &= searcher._passing(parse_filters(filters))[searcher._document_of_chunk]
+        for question in FILTERED_QUESTIONS + ["Polizei", "Variante7 Pankow"]:
+            query = analyse(question)
+            dense, lexical = searcher.dense_scores(query, allowed if filters else None), searcher.lexical_scores(query)
+            weight = searcher.lexical_weight(query, lexical)
+            for hold_back in (False, True):
+                scores = searcher.fuse(dense, lexical, weight, allowed, hold_back)
+                reference = _fused_over_every_chunk(searcher, dense, lexical, weight, allowed, hold_back)
+                assert np.array_equal(scores.full()[allowed], reference[allowed]), (question, hold_back)
+                assert scores.top(allowed, 200).tolist() == top_positions(reference, allowed, 200).tolist()
+                assert scores.best(allowed) == reference[allowed].max()
+                assert len(scores.positions) < np.count_nonzero(allowed) or searcher._exact_dense or filters
+
+
+def test_chunk_scores_fall_back_to_every_chunk_when_the_top_reaches_the_unlisted_score():
+    from qa_service.search import ChunkScores
+
+    # Three listed chunks above `rest`, one below: the top 3 come from the list, the 4th and 5th are the unlisted
+    # chunks of lowest position (they tie at `rest` and the listed 0.1 is below it).
+    scores = ChunkScores(np.array([2, 5, 7, 9]), np.array([0.9, 0.5, 0.7, 0.1]), 0.3, 10)
+    allowed = np.ones(10, dtype=bool)
+    assert scores.top(allowed, 3).tolist() == [2, 7, 5]
+    assert scores.top(allowed, 5).tolist() == [2, 7, 5, 0, 1]
+    assert scores.at(7) == 0.7 and scores.at(3) == 0.3 and scores.best(allowed) == 0.9
+    allowed[[0, 1, 3, 4, 6, 8]] = False
+    assert scores.top(allowed, 5).tolist() == [2, 7, 5, 9]
