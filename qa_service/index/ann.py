@@ -5,8 +5,10 @@ is the cosine similarity.
 """
 from __future__ import annotations
 
+import ctypes
 import mmap
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +32,17 @@ ADD_BLOCK_ROWS = 65536
 
 
 class RowBuffer:
-    """The vector rows of a build in progress, in an anonymous memory mapping that `VectorIndex.build_from` gives
-    back to the system block by block as FAISS copies the rows in: the vectors are never held twice."""
+    """The vector rows of a build in progress and the empty FAISS index of `factory` they go into.
 
-    def __init__(self, n_rows: int, dimension: int):
+    The rows lie in an anonymous memory mapping that `VectorIndex.build_from` gives back to the system block by
+    block as FAISS copies them in, and FAISS's storage for all of them is reserved now, before any row is written:
+    the vectors are never held twice (see `_reserve_flat_storage`).
+    """
+
+    def __init__(self, n_rows: int, dimension: int, factory: str = EXACT_FACTORY):
+        self.factory = factory
+        self.index = VectorIndex._empty(factory, dimension)
+        _reserve_flat_storage(self.index, n_rows)
         self._map = mmap.mmap(-1, max(n_rows * dimension * 4, 1))
         # Zero-filled, like np.zeros: a row nobody writes is a zero vector.
         self.rows = np.frombuffer(self._map, dtype=np.float32, count=n_rows * dimension).reshape(n_rows, dimension)
@@ -75,16 +84,15 @@ class VectorIndex:
         return cls(index)
 
     @classmethod
-    def build_from(cls, factory: str, buffer: RowBuffer) -> tuple[VectorIndex, np.ndarray]:
-        """Return an index of `factory` type over the rows of `buffer`, and the array that holds the vectors now.
+    def build_from(cls, buffer: RowBuffer) -> tuple[VectorIndex, np.ndarray]:
+        """Return the index of `buffer` over its rows, and the array that holds the vectors now.
 
         When FAISS keeps the vectors as float32 (Flat, HNSW…,Flat), the array is a read-only view of FAISS's own
         storage and the buffer's pages are given back as the rows go in; otherwise it is the buffer's array.
         """
-        vectors = buffer.rows
-        index = cls._empty(factory, vectors.shape[1])
+        vectors, index = buffer.rows, buffer.index
         flat = _flat_storage(index) is not None
-        with cls._build_errors(factory, len(vectors)):
+        with cls._build_errors(buffer.factory, len(vectors)):
             if not index.is_trained:
                 index.train(vectors)
             for start in range(0, len(vectors), ADD_BLOCK_ROWS):
@@ -231,6 +239,37 @@ class VectorIndex:
 
         faiss.omp_set_num_threads(n)
 
+
+
+def _reserve_flat_storage(index, n_rows: int) -> None:
+    """Make room in `index`'s flat storage (if it has one) for `n_rows` vectors without holding memory for them.
+
+    FAISS grows its storage like a std::vector as rows are added: each time it is full it moves into one twice as
+    large, and for that moment holds both, beside the rows still waiting in the RowBuffer (at 1.45M rows: 3.6 GiB
+    for 2.2 GiB of vectors). Resized to the final size once (zero-filled), its pages handed back to the system
+    (they read as zeros again) and resized to nothing, it keeps that capacity: every add then fills it in place.
+    Called before the RowBuffer is filled, when the zero-filling costs the least.
+    """
+    storage = _flat_storage(index)
+    if storage is None or n_rows == 0:
+        return
+    n_bytes = n_rows * storage.code_size
+    storage.codes.resize(n_bytes)
+    import faiss
+
+    address = faiss.rev_swig_ptr(storage.codes.data(), 1).__array_interface__["data"][0]
+    first = -(-address // mmap.PAGESIZE) * mmap.PAGESIZE
+    last = (address + n_bytes) // mmap.PAGESIZE * mmap.PAGESIZE
+    if last > first:
+        _libc().madvise(first, last - first, mmap.MADV_DONTNEED)
+    storage.codes.resize(0)
+
+
+@lru_cache(maxsize=1)
+def _libc():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    return libc
 
 
 def _flat_storage(index):

@@ -136,18 +136,17 @@ class _Assembly:
 
 
 def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], str], stored: _StoredVectors,
-              progress: bool, checkpoint=None) -> _Assembly:
+              progress: bool, checkpoint=None, parts: Path | None = None) -> _Assembly:
     """Return the index of `documents`, embedding only the passages whose key `stored` lacks.
 
-    With `checkpoint` (an EmbeddingCheckpoint), freshly embedded vectors are saved as they come.
+    With `checkpoint` (an EmbeddingCheckpoint), freshly embedded vectors are saved as they come. With `parts` (a
+    folder), the BM25 and quote indexes are written there and memory-mapped (`_text_indexes`).
     """
     from ..embedding import normalise_rows
-    from ..lexical import LexicalIndex
-    from ..passages import lexical_text
-    from ..quote_index import QuoteIndex
 
     model_id, dimension = str(embedder.model_id), int(embedder.dimension)
     chunks = [(doc, chunk) for doc in documents for chunk in doc.chunks]
+    lexical, quotes = _text_indexes(chunks, parts)
     row_chunk, row_keys, reused = [], [], []
     # Each passage text is embedded once: key -> its first row; a later row of that key is a repeat.
     to_embed: dict[str, int] = {}
@@ -171,7 +170,8 @@ def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], 
             to_embed[key] = row
 
     # One float32 array filled row by row, then handed to FAISS: no vector is held twice on the way.
-    buffer = RowBuffer(len(row_keys), dimension)
+    factory = factory_for(len(row_keys))
+    buffer = RowBuffer(len(row_keys), dimension, factory)
     vectors = buffer.rows
     stored.copy_into(vectors, reused)
     embed_started = time.perf_counter()
@@ -182,10 +182,7 @@ def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], 
         targets, sources = np.array(repeats, dtype=np.int64).T
         vectors[targets] = vectors[sources]
 
-    factory = factory_for(len(row_keys))
-    ann, vectors = VectorIndex.build_from(factory, buffer)
-    lexical = LexicalIndex.build(lexical_text(doc, chunk) for doc, chunk in chunks)
-    quotes = QuoteIndex.build(chunk.antwort for _, chunk in chunks)
+    ann, vectors = VectorIndex.build_from(buffer)
     manifest = {"model_id": model_id, "dimension": dimension, "metric": "inner_product", "factory": factory,
                 "documents": len(documents), "chunks": len(chunks), "vectors": len(row_keys)}
     index = Index(path=None, manifest=manifest, documents={doc.document_id: doc for doc in documents},
@@ -193,6 +190,28 @@ def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], 
                   row_chunk=np.asarray(row_chunk, dtype=np.int32), ann=ann, lexical=lexical,
                   quotes=quotes)
     return _Assembly(index, row_keys, set(embedded_chunks), len(to_embed), embedding_seconds)
+
+
+def _text_indexes(chunks: list, parts: Path | None):
+    """Return the BM25 and quote indexes of `chunks`; with `parts`, each is written into that folder and read back
+    memory-mapped as soon as it is built.
+
+    Built before the vectors and not held in memory beside them: at 490,000 chunks the BM25 matrix alone is ~2 GiB,
+    which on top of the vectors, the HNSW graph and the documents took the build past 6 GiB.
+    """
+    from ..lexical import LexicalIndex
+    from ..passages import lexical_text
+    from ..quote_index import QuoteIndex
+
+    lexical = LexicalIndex.build(lexical_text(doc, chunk) for doc, chunk in chunks)
+    if parts is not None:
+        lexical.save(parts / LEXICAL_DIR)
+        lexical = LexicalIndex.load(parts / LEXICAL_DIR)
+    quotes = QuoteIndex.build(chunk.antwort for _, chunk in chunks)
+    if parts is not None:
+        quotes.save(parts / QUOTES_DIR)
+        quotes = QuoteIndex.load(parts / QUOTES_DIR, len(chunks))
+    return lexical, quotes
 
 
 def _texts_to_embed(chunks: list, embedded_chunks: dict[int, int], row_keys: list[str], to_embed: dict[str, int]):
@@ -256,36 +275,40 @@ def _build(settings: Settings, rebuild: bool, progress: bool, embedder) -> Build
         report.resumed_passages = len(resumed)
         stored.resume(resumed)
 
-        assembly = _assemble(
-            documents, embedder,
-            lambda n_rows: resolve_factory(settings.index_factory, n_rows, settings.approx_threshold),
-            stored, progress, checkpoint)
-        index = assembly.index
-        report.embedding_seconds = assembly.embedding_seconds
+        # BM25 and quote indexes are written into `parts` as they are built (`_text_indexes`) and moved into the
+        # new folder with the rest.
+        with storage.parts_folder(target) as parts:
+            assembly = _assemble(
+                documents, embedder,
+                lambda n_rows: resolve_factory(settings.index_factory, n_rows, settings.approx_threshold),
+                stored, progress, checkpoint, parts)
+            index = assembly.index
+            report.embedding_seconds = assembly.embedding_seconds
 
-        seconds_so_far = time.perf_counter() - started
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "package_version": package_version(),
-            "model_id": index.model_id,
-            "dimension": index.dimension,
-            "metric": index.manifest["metric"],
-            "factory": index.manifest["factory"],
-            "factory_setting": settings.index_factory,
-            "documents": len(index.documents),
-            "chunks": len(index.chunks),
-            "vectors": len(index.vectors),
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "build_seconds": round(seconds_so_far, 3),
-            "corpus_dir": str(corpus_dir),
-            "sources": sources,
-            "failures": list(report.failures),
-            "warnings": sum(len(doc.warnings) for doc in documents),
-        }
-        # Saved before the index is written: a kill while writing loses no embedding either.
-        checkpoint.save()
-        storage.replace_atomically(target, lambda folder: _write_files(folder, index, assembly.row_keys), manifest)
-        checkpoint.discard()
+            seconds_so_far = time.perf_counter() - started
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "package_version": package_version(),
+                "model_id": index.model_id,
+                "dimension": index.dimension,
+                "metric": index.manifest["metric"],
+                "factory": index.manifest["factory"],
+                "factory_setting": settings.index_factory,
+                "documents": len(index.documents),
+                "chunks": len(index.chunks),
+                "vectors": len(index.vectors),
+                "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "build_seconds": round(seconds_so_far, 3),
+                "corpus_dir": str(corpus_dir),
+                "sources": sources,
+                "failures": list(report.failures),
+                "warnings": sum(len(doc.warnings) for doc in documents),
+            }
+            # Saved before the index is written: a kill while writing loses no embedding either.
+            checkpoint.save()
+            storage.replace_atomically(target, lambda folder: _write_files(folder, index, assembly.row_keys, parts),
+                                       manifest)
+            checkpoint.discard()
 
     report.documents = len(index.documents)
     report.chunks = len(index.chunks)
@@ -399,15 +422,16 @@ def _append(target: Path, previous: dict, sources: dict, added: list[Path], sett
     return report
 
 
-def _write_files(folder: Path, index: Index, row_keys: list[str]) -> None:
+def _write_files(folder: Path, index: Index, row_keys: list[str], parts: Path | None = None) -> None:
     """Write every index file but the manifest into a fresh `folder`: one segment, the index's own."""
     folder.mkdir()
-    _write_segment(folder, index, row_keys)
+    _write_segment(folder, index, row_keys, parts)
     _save_array(folder / REPEATED_SENTENCES, index.columns.repeated)
 
 
-def _write_segment(folder: Path, index: Index, row_keys: list[str]) -> None:
-    """Write the files of one segment holding all of `index` into `folder` (created if missing)."""
+def _write_segment(folder: Path, index: Index, row_keys: list[str], parts: Path | None = None) -> None:
+    """Write the files of one segment holding all of `index` into `folder` (created if missing); the BM25 and
+    quote indexes already written into `parts` are moved from there (not read again)."""
     folder.mkdir(exist_ok=True)
     write_store(folder / STORE, index.documents.values())
     columns = index.columns
@@ -418,8 +442,12 @@ def _write_segment(folder: Path, index: Index, row_keys: list[str]) -> None:
         _save_array(folder / name, array)
     (folder / ROW_KEYS).write_text("".join(key + "\n" for key in row_keys), encoding="ascii")
     index.ann.write(folder / FAISS_INDEX)
-    index.lexical.save(folder / LEXICAL_DIR)
-    index.quotes.save(folder / QUOTES_DIR)
+    if parts is not None:
+        for name in (LEXICAL_DIR, QUOTES_DIR):
+            os.rename(parts / name, folder / name)
+    else:
+        index.lexical.save(folder / LEXICAL_DIR)
+        index.quotes.save(folder / QUOTES_DIR)
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:

@@ -114,6 +114,18 @@ def replace_atomically(target: Path, write_files: Callable[[Path], None], manife
         raise
 
 
+@contextmanager
+def parts_folder(target: Path):
+    """Yield a new folder beside `target` for the parts a build writes before the index folder; it is removed at
+    the end (a killed build's by `remove_leftovers`: its name is one of a temporary folder's)."""
+    folder = target.parent / f"{target.name}.tmp-{os.getpid()}-parts"
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def link_files(source: Path, folder: Path, names) -> None:
     """Give `folder` the files `names` (relative paths) of `source`: hard links (no data written), else copies."""
     for name in names:
