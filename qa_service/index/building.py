@@ -29,7 +29,7 @@ from .segments import SegmentedRows
 from .storage import (CHUNK_ANSWERABLE, CHUNK_DOCUMENT, CHUNK_FIRST_ROW, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR,
                       MANIFEST, QUOTES_DIR, REPEATED_SENTENCES, ROW_CHUNK, ROW_KEYS, SENTENCE_KEYS, STORE, VECTORS,
                       folder_text, link_files, segment_name, sha256_file)
-from .store import repeated_across, write_store
+from .store import Store, repeated_across, write_store
 
 # Passages per call to the embedder: large enough to amortise the call, small enough for a smooth progress bar.
 BATCH_SIZE = 32
@@ -350,19 +350,19 @@ def _append(target: Path, previous: dict, sources: dict, added: list[Path], sett
             checkpoint: EmbeddingCheckpoint, progress: bool, report: BuildReport, started: float) -> BuildReport:
     """Write the documents of the `added` files as a new segment beside the unchanged segments of `target`."""
     from ..parsing import parse_paths
-    from .loading import load_index
 
     segments = segment_names(previous)
     parsed = parse_paths(added)
     # The files that failed before are unchanged (else this would be a full build): they still fail.
     report.failures.extend(previous.get("failures", []))
     report.failures.extend(parsed.failures)
-    existing = load_index(target).documents
+    unique = _unique_documents(parsed.documents, report.failures)
+    taken = _taken_ids(target, segments, [doc.document_id for doc in unique])
     documents = []
-    for doc in _unique_documents(parsed.documents, report.failures):
-        if doc.document_id in existing:
+    for doc in unique:
+        if doc.document_id in taken:
             report.failures.append(f"{doc.source_file}: document id {doc.document_id} is already taken by "
-                                   f"{existing[doc.document_id].source_file}; skipped")
+                                   f"{taken[doc.document_id]}; skipped")
         else:
             documents.append(doc)
     resumed = checkpoint.load()
@@ -420,6 +420,24 @@ def _append(target: Path, previous: dict, sources: dict, added: list[Path], sett
     report.segments = len(manifest.get("segments", segments))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _taken_ids(target: Path, segments: list[str], document_ids: list[str]) -> dict[str, str | None]:
+    """Return {document id: its source file} of the `document_ids` that a segment of the index at `target` holds.
+
+    Asked of each segment's store (files `_can_append` checked): loading the whole index would verify and map
+    every file of it for this one question.
+    """
+    taken = {}
+    for segment in segments:
+        store = Store(target / segment_path(segment, STORE))
+        try:
+            for document_id, metadata in store.many("SELECT document_id, metadata FROM documents WHERE document_id IN",
+                                                    document_ids):
+                taken[document_id] = json.loads(metadata).get("source_file")
+        finally:
+            store.close()
+    return taken
 
 
 def _write_files(folder: Path, index: Index, row_keys: list[str], parts: Path | None = None) -> None:

@@ -280,7 +280,7 @@ class Store:
         except sqlite3.Error as exc:
             raise self._damaged(exc) from None
 
-    def many(self, sql_in: str, keys: list[int]) -> list[tuple]:
+    def many(self, sql_in: str, keys: list) -> list[tuple]:
         """Return the rows of `sql_in` (ending in "IN") for `keys`, a page of keys per query."""
         rows = []
         for start in range(0, len(keys), _KEYS_PER_QUERY):
