@@ -104,7 +104,7 @@ def format_results_text(question: str, hits) -> str:
 
     if not hits:
         return f"No answer found for: {question}"
-    blocks = ["No answer matches the question well; similar answers:"] if no_answer(question, hits) else []
+    blocks = ["No answer matches the question well; similar answers:"] if no_answer(hits) else []
     for hit in hits:
         chunk, document = hit.chunk, hit.document
         header = f"{hit.rank}. [{hit.score:.3f}] {chunk.document_id} {chunk_heading(chunk)}"

@@ -149,6 +149,15 @@ class LexicalIndex:
                 found[token] = (matrix["indices"][start:stop], matrix["data"][start:stop])
         return found
 
+    def holders(self, tokens, positions: np.ndarray) -> np.ndarray:
+        """Return for each row in `positions` how many of the distinct `tokens` it holds."""
+        counts = np.zeros(len(positions), dtype=np.int64)
+        for rows, _ in self.columns(tokens).values():
+            # A column lists its rows in ascending order (`_PostingsBM25`).
+            at = np.minimum(np.searchsorted(rows, positions), len(rows) - 1)
+            counts += np.asarray(rows[at] == positions)
+        return counts
+
     def idf(self, document_frequency: int, n_rows: int) -> float:
         """Return the idf this index's BM25 variant gives a term in `document_frequency` of `n_rows` rows."""
         return _select_idf_scorer(self._bm25.idf_method)(document_frequency, n_rows)
@@ -191,6 +200,17 @@ class SegmentedLexical:
         if not stems or not self.n_rows:
             return 0.0
         return sum(1 for t in stems if any(p.has_token(t) for p in self._parts)) / len(stems)
+
+    def holders(self, tokens, positions: np.ndarray) -> np.ndarray:
+        """Return for each row in `positions` (of all segments) how many of the distinct `tokens` it holds."""
+        counts = np.zeros(len(positions), dtype=np.int64)
+        start = 0
+        for part in self._parts:
+            inside = (positions >= start) & (positions < start + part.n_rows)
+            if inside.any():
+                counts[inside] = part.holders(tokens, positions[inside] - start)
+            start += part.n_rows
+        return counts
 
     def scores(self, query) -> np.ndarray:
         """Return the BM25 score of every row of every segment for `query`, with the idf of all segments."""

@@ -72,7 +72,7 @@ def results_payload(question: str, hits: list, mode: str) -> dict:
     """Return `{"question", "mode", "no_answer", "results"}`: the answer of `POST /api/ask` and `ask --json`."""
     from .search import no_answer
 
-    return {"question": question, "mode": mode, "no_answer": no_answer(question, hits),
+    return {"question": question, "mode": mode, "no_answer": no_answer(hits),
             "results": [hit_payload(hit) for hit in hits]}
 
 

@@ -92,19 +92,14 @@ def match_kind(quote_span, lexical_score: float) -> str:
     return "lexical" if lexical_score > 0 else "semantic"
 
 
-def no_answer(question: str, hits: list) -> bool:
-    """Return True when none of `hits` answers `question` well (their list is still worth showing as similar)."""
-    from .passages import lexical_text
-
+def no_answer(hits: list) -> bool:
+    """Return True when none of `hits` answers their question well (their list is still worth showing as similar)."""
     if not hits:
         return True
     best = hits[0]
     if best.match == "exact":
         return False
-    stems = set(analyse(question).stems)
-    shared = stems & set(analyze(lexical_text(best.document, best.chunk))) if stems else set()
-    overlap = len(shared) / len(stems) if stems else 0.0
-    return best.similarity + NO_ANSWER_OVERLAP_WEIGHT * overlap < NO_ANSWER_THRESHOLD
+    return best.similarity + NO_ANSWER_OVERLAP_WEIGHT * best.stems_held < NO_ANSWER_THRESHOLD
 
 
 @dataclass
@@ -121,6 +116,8 @@ class Hit:
     similarity: float = -1.0
     quote_span: tuple[int, int] | None = None
     highlight: list[tuple[int, int]] = field(default_factory=list)
+    # The share of the question's word stems that the chunk's text (title, Frage, Antwort) holds, 0.0 to 1.0.
+    stems_held: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -460,6 +457,10 @@ class Searcher:
         query_tokens = set(query.tokens)
         # Keyword mode computed no vectors: the hits' similarity comes from their own rows.
         similarity = dense if dense is not None else self._similarity(query, order)
+        # Which stems a chunk's text holds, its BM25 row says (the text analysed the same way): no text is read.
+        stems = sorted(set(query.stems))
+        stems_held = (self.index.lexical.holders(stems, np.asarray(order, dtype=np.int64)) / len(stems) if stems
+                      else np.zeros(len(order)))
         hits = []
         for rank, pos in enumerate(order, start=1):
             chunk = self.index.chunks[pos]
@@ -473,6 +474,7 @@ class Searcher:
                 similarity=float(similarity[pos]),
                 quote_span=span,
                 highlight=[span] if span else self.highlight(query_tokens, pos),
+                stems_held=float(stems_held[rank - 1]),
             ))
         return hits, [documents[pos] for pos in candidates] if with_candidates else []
 

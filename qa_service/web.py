@@ -187,7 +187,7 @@ def index():
         ask = parse_ask_parameters(args, settings)
         hits, candidates = get_searcher().search_with_candidates(ask)
         context["cards"] = [card(h.document, h.chunk, h) for h in hits]
-        context["no_answer"] = bool(hits) and no_answer(ask.question, hits)
+        context["no_answer"] = bool(hits) and no_answer(hits)
         # Links carry the parameters the page was given, not the form's defaults.
         context["facets"] = facet_links(facets(candidates), {name: values[0] for name, values in args.items()})
     except InvalidQueryError as exc:

@@ -334,15 +334,9 @@ def separation(values: np.ndarray, unanswerable: np.ndarray) -> tuple[float, flo
     return auc, float(np.mean(pos < threshold))
 
 
-def closeness(question: str, hit) -> float:
+def closeness(hit) -> float:
     """Return the value the shipped no-answer rule compares with its threshold (search.no_answer)."""
-    from qa_service.lexical import analyze
-    from qa_service.passages import lexical_text
-    from qa_service.query import analyse
-
-    stems = set(analyse(question).stems)
-    shared = stems & set(analyze(lexical_text(hit.document, hit.chunk))) if stems else set()
-    return hit.similarity + NO_ANSWER_OVERLAP_WEIGHT * (len(shared) / len(stems) if stems else 0.0)
+    return hit.similarity + NO_ANSWER_OVERLAP_WEIGHT * hit.stems_held
 
 
 def no_answer_features(index, searcher, named, queries) -> dict[str, np.ndarray]:
@@ -352,7 +346,7 @@ def no_answer_features(index, searcher, named, queries) -> dict[str, np.ndarray]
         hits = searcher.search(q.question, top_k=1)
         best = index.position(hits[0].chunk.chunk_id)
         sparse, cosine, sentence = (named[n](q.question) for n in ("sparse", "sparse cosine", "sentence"))
-        rule = closeness(q.question, hits[0])
+        rule = closeness(hits[0])
         values = {
             "shipped rule (dense + 0.06 x overlap)": rule,
             "dense similarity of the best hit": hits[0].similarity,

@@ -501,12 +501,30 @@ def test_no_answer_when_nothing_is_close_and_never_for_a_quote(tiny_index, fake_
     from qa_service.search import NO_ANSWER_THRESHOLD, no_answer
 
     searcher = Searcher(load_index(tiny_index), fake_embedder)
-    assert no_answer("Wann öffnet der Flughafen?", [])
-    hit = searcher.search("Solaranlagen auf öffentlichen Gebäuden in Pankow", top_k=1)[0]
+    assert no_answer([])
+    hit = searcher.search("Solaranlagen", top_k=1)[0]
+    assert hit.stems_held == 1.0  # the answer's text holds the question's one stem
     far, close = replace(hit, match="semantic", similarity=0.1), replace(hit, similarity=NO_ANSWER_THRESHOLD + 0.01)
-    assert no_answer("Solaranlagen", [far])
-    assert not no_answer("Solaranlagen", [close])
-    assert not no_answer("Solaranlagen", [replace(far, match="exact")])  # a quote is always an answer
+    assert no_answer([far])
+    assert not no_answer([close])
+    assert not no_answer([replace(far, match="exact")])  # a quote is always an answer
+    # Sharing words lifts a hit a little: just below the threshold by similarity alone, it still answers.
+    assert not no_answer([replace(hit, similarity=NO_ANSWER_THRESHOLD - 0.01)])
+    assert no_answer([replace(hit, similarity=NO_ANSWER_THRESHOLD - 0.01, stems_held=0.0)])
+
+
+def test_the_stems_a_hit_holds_are_those_its_analysed_text_shares_with_the_question(tiny_index, fake_embedder):
+    from qa_service.index import load_index
+    from qa_service.lexical import analyze
+
+    searcher = Searcher(load_index(tiny_index), fake_embedder)
+    for question in ("Wie viele Solaranlagen gibt es auf Schulen in Pankow?", "Straftaten Querdenker Flughafen",
+                     "Wann öffnet der Flughafen BER endlich?"):
+        stems = set(analyse(question).stems)
+        for mode in ("hybrid", "keyword", "semantic"):
+            for hit in searcher.search(question, top_k=10, mode=mode):
+                shared = stems & set(analyze(lexical_text(hit.document, hit.chunk)))
+                assert hit.stems_held == len(shared) / len(stems), (question, hit.chunk.chunk_id)
 
 
 def test_similar_chunks_work_with_an_approximate_index_like_with_an_exact_one(exact_and_approximate):
