@@ -111,7 +111,7 @@ def find_near(question: NormalizedText, answer: NormalizedText) -> tuple[tuple[i
     if not q or not answer.text:
         return None
     # difflib costs milliseconds per answer; this bound costs microseconds and rules out almost every answer.
-    if _coverage_bound(q, answer.text) < NEAR_COVERAGE:
+    if not _may_be_covered(q, answer.text):
         return None
     matcher = SequenceMatcher(None, q, answer.text, autojunk=False)
     blocks = [b for b in matcher.get_matching_blocks() if b.size >= NEAR_MIN_RUN]
@@ -138,20 +138,24 @@ def find_near(question: NormalizedText, answer: NormalizedText) -> tuple[tuple[i
     return answer.span(start, end), coverage
 
 
-def _coverage_bound(q: str, answer: str) -> float:
-    """Return an upper bound of find_near's coverage: the share of `q` inside runs of NEAR_MIN_RUN chars found in `answer`.
+def _may_be_covered(q: str, answer: str) -> bool:
+    """Return False when find_near's coverage of `q` in `answer` is certainly below NEAR_COVERAGE: less than that
+    share of `q` lies inside NEAR_MIN_RUN-grams found in `answer`.
 
     Every matching run of NEAR_MIN_RUN or more chars consists of NEAR_MIN_RUN-grams that occur in the answer, so the
-    chars covered by such n-grams include every char that difflib's runs can cover.
+    chars covered by such n-grams include every char that difflib's runs can cover. The scan stops as soon as the
+    chars left to cover could not reach the share any more (most answers: after a few n-grams).
     """
     n = NEAR_MIN_RUN
     covered = 0
     reach = 0  # q[:reach] is already counted
     for i in range(len(q) - n + 1):
+        if (covered + len(q) - max(reach, i)) / len(q) < NEAR_COVERAGE:
+            return False
         if q[i:i + n] in answer:
             covered += i + n - max(reach, i)
             reach = i + n
-    return covered / len(q)
+    return covered / len(q) >= NEAR_COVERAGE
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

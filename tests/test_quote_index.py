@@ -367,3 +367,30 @@ def test_exact_span_gives_the_span_find_exact_gives_also_where_casefolding_chang
             question = normalize(answer.text[start:start + rng.randrange(1, 40)].upper())
             assert exact_span(question, text) == find_exact(question, answer), (text, question.text)
     assert exact_span(normalize("steht nicht darin"), texts[-1]) is None
+
+
+def test_the_near_quote_bound_stops_early_but_decides_as_the_full_count_of_covered_chars():
+    import random
+
+    from qa_service.quotes import NEAR_COVERAGE, NEAR_MIN_RUN, _may_be_covered
+
+    def covered_share(q, answer):  # every char of q inside an n-gram that occurs in the answer, counted once
+        inside = set()
+        for i in range(len(q) - NEAR_MIN_RUN + 1):
+            if q[i:i + NEAR_MIN_RUN] in answer:
+                inside.update(range(i, i + NEAR_MIN_RUN))
+        return len(inside) / len(q)
+
+    rng = random.Random(5)
+    answer = "".join(rng.choice("abcde") for _ in range(3000))
+    decided = {True: 0, False: 0}
+    for _ in range(400):
+        start = rng.randrange(0, 2900)
+        q = list(answer[start:start + rng.randrange(5, 90)])
+        for _ in range(rng.randrange(0, 6)):  # a few changed letters: some quotes still pass, most do not
+            q[rng.randrange(len(q))] = rng.choice("abcdexyz")
+        q = "".join(q)
+        expected = covered_share(q, answer) >= NEAR_COVERAGE
+        assert _may_be_covered(q, answer) == expected, q
+        decided[expected] += 1
+    assert min(decided.values()) > 40
