@@ -36,8 +36,7 @@ from qa_service.index import assemble  # noqa: E402
 from qa_service.parsing import parse_paths  # noqa: E402
 from qa_service.passages import is_boilerplate, passage_views  # noqa: E402
 from qa_service.quotes import sentence_spans  # noqa: E402
-from qa_service.search import (NO_ANSWER_OVERLAP_WEIGHT, NO_ANSWER_THRESHOLD, ChunkScores, Searcher,  # noqa: E402
-                               top_positions)
+from qa_service.search import NO_ANSWER_OVERLAP_WEIGHT, NO_ANSWER_THRESHOLD, Searcher, top_positions  # noqa: E402
 
 CACHE = Path("/tmp/qa_tune_signals.npz")
 SEED_CACHE = Path("/tmp/qa_tune_embeddings.npz")
@@ -206,7 +205,7 @@ class SignalSearcher(Searcher):
         if not self.weight or not allowed.any():
             return fused
         extra = normalise(self.signal(self._question), allowed, self.fusion.dense_floor_rank)
-        return ChunkScores.of((1.0 - self.weight) * fused.full() + self.weight * extra)
+        return (1.0 - self.weight) * fused + self.weight * extra
 
 
 def signals(index, vectors: Vectors, documents):
