@@ -267,6 +267,7 @@ def _reserve_flat_storage(index, n_rows: int) -> None:
 
 @lru_cache(maxsize=1)
 def _libc():
+    """Return the C library, its madvise declared (Python's mmap.madvise works only on mappings it made)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     return libc
