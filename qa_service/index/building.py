@@ -5,6 +5,7 @@ mapped to its chunk; the lexical index has one row per chunk (`passages.lexical_
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
@@ -211,7 +212,20 @@ def _text_indexes(chunks: list, parts: Path | None):
     if parts is not None:
         quotes.save(parts / QUOTES_DIR)
         quotes = QuoteIndex.load(parts / QUOTES_DIR, len(chunks))
+        _return_freed_memory()
     return lexical, quotes
+
+
+def _return_freed_memory() -> None:
+    """Give the heap memory freed so far back to the system (glibc keeps it otherwise; elsewhere nothing happens).
+
+    At 490,000 chunks the freed BM25 postings left 0.5 GiB resident that the vectors would be allocated beside
+    (1.64 -> 1.13 GiB after the two text indexes).
+    """
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _texts_to_embed(chunks: list, embedded_chunks: dict[int, int], row_keys: list[str], to_embed: dict[str, int]):
