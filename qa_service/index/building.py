@@ -197,8 +197,9 @@ def _text_indexes(chunks: list, parts: Path | None):
     """Return the BM25 and quote indexes of `chunks`; with `parts`, each is written into that folder and read back
     memory-mapped as soon as it is built.
 
-    Built before the vectors and not held in memory beside them: at 490,000 chunks the BM25 matrix alone is ~2 GiB,
-    which on top of the vectors, the HNSW graph and the documents took the build past 6 GiB.
+    Built before the vectors and not held in memory beside them: at 490,000 chunks building BM25 took ~2 GiB (its
+    1 GiB matrix and the postings), which on top of the vectors, the HNSW graph and the documents took the build
+    past 6 GiB.
     """
     from ..lexical import LexicalIndex
     from ..passages import lexical_text
