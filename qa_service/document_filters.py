@@ -13,14 +13,14 @@ from collections.abc import Iterable
 import numpy as np
 
 from .documents import Document
-from .query import FILTER_TESTS, SearchFilters
+from .query import FILTER_TESTS, FilterTest, SearchFilters
 
 
 class _Column:
-    """One filter's normalised values of every document: distinct keys, and per document the ids of its keys."""
+    """The normalised values of every document that one or more filters read: distinct keys, per document the ids
+    of its keys."""
 
-    def __init__(self, name: str, documents: Iterable[Document]):
-        test = FILTER_TESTS[name]
+    def __init__(self, test: FilterTest, documents: Iterable[Document]):
         self.ids: dict[object, int] = {}
         key_ids: list[int] = []
         counts: list[int] = []
@@ -55,7 +55,14 @@ class FilterIndex:
     def __init__(self, documents: Iterable[Document]):
         documents = tuple(documents)
         self.n_documents = len(documents)
-        self._columns = {name: _Column(name, documents) for name in FILTER_TESTS}
+        # Filters that read the same values alike share a column (answered_from and answered_to).
+        columns: dict[tuple, _Column] = {}
+        self._columns: dict[str, _Column] = {}
+        for name, test in FILTER_TESTS.items():
+            read = (test.values, test.key)
+            if read not in columns:
+                columns[read] = _Column(test, documents)
+            self._columns[name] = columns[read]
 
     def passing(self, filters: SearchFilters) -> np.ndarray:
         """Return the mask of the documents (by ordinal) that every filter set in `filters` allows."""

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from datetime import date
 
 from .config import Settings
@@ -98,12 +99,17 @@ class SearchFilters:
 
     def wanted_key(self, name: str):
         """Return the value of filter `name` as its test compares it (see FILTER_TESTS)."""
-        return FILTER_TESTS[name].key(getattr(self, name))
+        return self._wanted_keys[name]
+
+    @cached_property
+    def _wanted_keys(self) -> dict[str, object]:
+        # Normalised once: feeds and MCP listings call `matches` for every document.
+        return {name: FILTER_TESTS[name].key(getattr(self, name)) for name in self.active()}
 
     def matches(self, document: Document) -> bool:
         """Return True when `document` passes every filter that is set: one of its values for each (FILTER_TESTS)."""
-        for name in self.active():
-            test, wanted = FILTER_TESTS[name], self.wanted_key(name)
+        for name, wanted in self._wanted_keys.items():
+            test = FILTER_TESTS[name]
             if not any(test.passes(wanted, test.key(value)) for value in test.values(document)):
                 return False
         return True
@@ -127,6 +133,10 @@ def _answered_on(document: Document) -> tuple:
     return (document.answered_on,)
 
 
+def _unchanged(value):
+    return value
+
+
 # One test per filter (`SearchFilters.matches`; `document_filters.FilterIndex` tests each distinct value once).
 FILTER_TESTS: dict[str, FilterTest] = {
     "drucksache": FilterTest(lambda d: (d.drucksache,), _compact),
@@ -135,11 +145,11 @@ FILTER_TESTS: dict[str, FilterTest] = {
     "party": FilterTest(lambda d: tuple(a.party for a in d.askers), party_key),
     "asker": FilterTest(lambda d: tuple(a.name for a in d.askers), _folded, lambda wanted, key: wanted in key),
     "subject": FilterTest(lambda d: tuple(d.subjects), _folded),
-    "doc_type": FilterTest(lambda d: (d.doc_type,), lambda v: v),
-    "wahlperiode": FilterTest(lambda d: (d.wahlperiode,), lambda v: v),
+    "doc_type": FilterTest(lambda d: (d.doc_type,), _unchanged),
+    "wahlperiode": FilterTest(lambda d: (d.wahlperiode,), _unchanged),
     # Undated answers pass no date filter.
-    "answered_from": FilterTest(_answered_on, lambda v: v, lambda wanted, key: bool(key) and key >= wanted),
-    "answered_to": FilterTest(_answered_on, lambda v: v, lambda wanted, key: bool(key) and key <= wanted),
+    "answered_from": FilterTest(_answered_on, _unchanged, lambda wanted, key: bool(key) and key >= wanted),
+    "answered_to": FilterTest(_answered_on, _unchanged, lambda wanted, key: bool(key) and key <= wanted),
 }
 
 

@@ -5,15 +5,14 @@ is the cosine similarity.
 """
 from __future__ import annotations
 
-import ctypes
 import mmap
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import IndexFactoryError, first_line
+from .memory import drop_pages
 
 # "auto" factory: exact search below the threshold, HNSW (graph, approximate) above it.
 EXACT_FACTORY = "Flat"
@@ -257,20 +256,8 @@ def _reserve_flat_storage(index, n_rows: int) -> None:
     storage.codes.resize(n_bytes)
     import faiss
 
-    address = faiss.rev_swig_ptr(storage.codes.data(), 1).__array_interface__["data"][0]
-    first = -(-address // mmap.PAGESIZE) * mmap.PAGESIZE
-    last = (address + n_bytes) // mmap.PAGESIZE * mmap.PAGESIZE
-    if last > first:
-        _libc().madvise(first, last - first, mmap.MADV_DONTNEED)
+    drop_pages(faiss.rev_swig_ptr(storage.codes.data(), 1).__array_interface__["data"][0], n_bytes)
     storage.codes.resize(0)
-
-
-@lru_cache(maxsize=1)
-def _libc():
-    """Return the C library, its madvise declared (Python's mmap.madvise works only on mappings it made)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    return libc
 
 
 def _flat_storage(index):

@@ -5,7 +5,6 @@ mapped to its chunk; the lexical index has one row per chunk (`passages.lexical_
 """
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import os
@@ -26,6 +25,7 @@ from . import storage
 from .ann import EXACT_FACTORY, RowBuffer, VectorIndex, resolve_factory
 from .checkpoint import EmbeddingCheckpoint, checkpoint_folder
 from .loading import Index, segment_names, segment_path, verify_file
+from .memory import return_freed_heap
 from .segments import SegmentedRows
 from .storage import (CHUNK_ANSWERABLE, CHUNK_DOCUMENT, CHUNK_FIRST_ROW, FAISS_INDEX, FORMAT_VERSION, LEXICAL_DIR,
                       MANIFEST, QUOTES_DIR, REPEATED_SENTENCES, ROW_CHUNK, ROW_KEYS, SENTENCE_KEYS, STORE, VECTORS,
@@ -213,20 +213,8 @@ def _text_indexes(chunks: list, parts: Path | None):
     if parts is not None:
         quotes.save(parts / QUOTES_DIR)
         quotes = QuoteIndex.load(parts / QUOTES_DIR, len(chunks))
-        _return_freed_memory()
+        return_freed_heap()
     return lexical, quotes
-
-
-def _return_freed_memory() -> None:
-    """Give the heap memory freed so far back to the system (glibc keeps it otherwise; elsewhere nothing happens).
-
-    At 490,000 chunks the freed BM25 postings left 0.5 GiB resident that the vectors would be allocated beside
-    (1.64 -> 1.13 GiB after the two text indexes).
-    """
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def _texts_to_embed(chunks: list, embedded_chunks: dict[int, int], row_keys: list[str], to_embed: dict[str, int]):
