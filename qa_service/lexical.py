@@ -172,10 +172,12 @@ class LexicalIndex:
 
     def scores(self, query) -> np.ndarray:
         """Return the BM25 score of every row for `query` (zeros when no query token is in the index)."""
-        tokens = self.query_tokens(query)
-        if not tokens:
-            return np.zeros(self.n_rows, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+        scores = np.zeros(self.n_rows, dtype=np.float32)
+        for rows, stored in self.columns(self.query_tokens(query)).values():
+            # bm25s's get_scores sums with np.add.at (4 ms a question at 490,000 rows); a term's rows are distinct
+            # within its column, so a fancy-index add adds each once: the same sums, term after term, in float32.
+            scores[rows] += stored
+        return scores
 
 
 class SegmentedLexical:

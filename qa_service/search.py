@@ -131,6 +131,11 @@ class Searcher:
         columns = index.columns
         self._n_documents = len(index.documents)
         self._document_of_chunk = columns.document
+        # The runs of consecutive chunks of one document (one run per document, as the build writes them).
+        self._run_starts = np.flatnonzero(np.r_[len(self._document_of_chunk) > 0,
+                                                self._document_of_chunk[1:] != self._document_of_chunk[:-1]])
+        self._run_lengths = np.diff(np.r_[self._run_starts, len(self._document_of_chunk)])
+        self._run_document = np.asarray(self._document_of_chunk)[self._run_starts]
         self._row_chunk = np.asarray(index.row_chunk, dtype=np.int64)
         # The first vector row of each chunk (and one past the last row at the end): rows are stored chunk by chunk.
         self._first_row = columns.first_row
@@ -297,23 +302,41 @@ class Searcher:
         else:
             floor = top - 1.0
         spread = top - floor if top > floor else 1.0
-        dense_norm = np.clip((dense - floor) / spread, 0.0, 1.0)
+        weight = float(weight)
+        # In place, in the dtypes of the whole-array expressions they stand for (float32, the document sum in
+        # float64): the same values to the last bit, with a third of the memory traffic at 490,000 chunks.
+        fused = np.subtract(dense, floor)
+        fused /= spread
+        np.clip(fused, 0.0, 1.0, out=fused)
         lex_max = float(lexical[allowed].max()) if lexical.size else 0.0
         lex_norm = lexical / lex_max if lex_max > 0 else np.zeros_like(lexical)
-        fused = (1.0 - weight) * dense_norm + weight * lex_norm
         # A chunk that shares nothing informative (under a tenth of the best BM25 score) with a question whose
         # terms the index knows (a Drucksache number, a name) is held back as much as the lexical side is
         # trusted, so vector noise cannot lift it; for an English question the weight is ~0: no effect.
-        if hold_back:
-            fused = np.where(lex_norm >= self.fusion.lexical_floor, fused, fused * (1.0 - weight) ** 2)
+        held_back = np.less(lex_norm, self.fusion.lexical_floor) if hold_back else None
+        fused *= 1.0 - weight
+        lex_norm *= weight
+        fused += lex_norm
+        if held_back is not None:
+            np.multiply(fused, (1.0 - weight) ** 2, out=fused, where=held_back)
         # The best chunk of a document lends its siblings a little: the right document is usually found even when
         # the right Frage is not, and its siblings are then better candidates than stray chunks of other documents.
-        # In fused's own dtype: ufunc.at with a cast takes a slow path (8 ms instead of 0.4 at 122,500 chunks); a
-        # maximum is exact in either dtype, and the sum below is computed in float64 as before.
-        best_of_document = np.zeros(self._n_documents, dtype=fused.dtype)
-        np.maximum.at(best_of_document, self._document_of_chunk[allowed], fused[allowed])
+        lent = self._best_of_document(fused, allowed).astype(np.float64)
         beta = self.fusion.document_weight
-        return (fused + beta * best_of_document.astype(np.float64)[self._document_of_chunk]) / (1.0 + beta)
+        lent *= beta
+        lent += fused
+        lent /= 1.0 + beta
+        return lent
+
+    def _best_of_document(self, fused: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Return per chunk the best `fused` score among the allowed chunks of its document, at least 0."""
+        # A document's chunks are runs of positions: a maximum per run (reduceat) instead of a scattered
+        # maximum.at over every chunk (1.4 ms at 490,000 chunks), exact in any dtype.
+        best_of_run = np.maximum.reduceat(np.where(allowed, fused, 0.0).astype(fused.dtype, copy=False),
+                                          self._run_starts)
+        best_of_document = np.zeros(self._n_documents, dtype=fused.dtype)
+        np.maximum.at(best_of_document, self._run_document, best_of_run)
+        return np.repeat(best_of_document[self._run_document], self._run_lengths)
 
     def search(self, question: str, top_k: int = 5, mode: str = "hybrid",
                filters: SearchFilters | Mapping | None = None) -> list[Hit]:

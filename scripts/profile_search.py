@@ -111,6 +111,8 @@ def main(argv=None) -> int:
             api(question)
         profiler.disable()
         pstats.Stats(profiler, stream=sys.stdout).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(30)
+        if os.environ.get("PROFILE_CALLERS"):
+            pstats.Stats(profiler, stream=sys.stdout).print_callers(os.environ["PROFILE_CALLERS"])
     if args.run:
         args.run.write_text(json.dumps(searcher.run(queries, k=10, mode=args.mode), sort_keys=True))
     return 0

@@ -408,6 +408,41 @@ def test_top_positions_of_many_scores_selects_like_a_full_stable_sort():
         assert top_positions(values, allowed, 200).tolist() == expected
 
 
+def _fused_by_definition(searcher, dense, lexical, weight, allowed, hold_back):
+    """fuse written out as whole-array expressions, without the in-place steps and runs that make it fast."""
+    params = searcher.fusion
+    d = dense[allowed]
+    top = float(d.max())
+    floor = float(np.sort(d)[len(d) - min(params.dense_floor_rank, len(d))]) if len(d) > 1 else top - 1.0
+    spread = top - floor if top > floor else 1.0
+    dense_norm = np.clip((dense - floor) / spread, 0.0, 1.0)
+    lex_max = float(lexical[allowed].max())
+    lex_norm = lexical / lex_max if lex_max > 0 else np.zeros_like(lexical)
+    fused = (1.0 - weight) * dense_norm + weight * lex_norm
+    if hold_back:
+        fused = np.where(lex_norm >= params.lexical_floor, fused, fused * (1.0 - weight) ** 2)
+    documents = searcher._document_of_chunk
+    best = np.zeros(len(searcher.index.documents), dtype=fused.dtype)
+    np.maximum.at(best, documents[allowed], fused[allowed])
+    beta = params.document_weight
+    return (fused + beta * best.astype(np.float64)[documents]) / (1.0 + beta)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fuse_gives_its_definition_to_the_last_bit(searcher, seed):
+    rng = np.random.default_rng(seed)
+    n = len(searcher.index.chunks)
+    dense = rng.uniform(-1, 1, n).astype(np.float32)
+    lexical = (rng.random(n) * (rng.random(n) > 0.5) * 12).astype(np.float32)
+    allowed = rng.random(n) > [0.0, 0.3, 0.9, 0.5, 0.2, 0.7][seed]
+    allowed[rng.integers(n)] = True
+    for weight in (0.0, 0.35, 0.8):
+        for hold_back in (True, False):
+            expected = _fused_by_definition(searcher, dense, lexical, weight, allowed, hold_back)
+            found = searcher.fuse(dense, lexical, weight, allowed, hold_back)
+            assert found.dtype == expected.dtype and np.array_equal(found, expected), (weight, hold_back)
+
+
 # --- filters with an approximate index ------------------------------------------------------------------------
 
 def _many_documents(copies: int) -> list:
