@@ -143,7 +143,7 @@ class Searcher:
         index.ann.set_search_effort()
         self._is_repeated = columns.is_repeated
         self._answerable = np.asarray(columns.answerable, dtype=bool)
-        # Built at the first filtered search: it reads every document's metadata once.
+        # Built at the first filtered search or ahead of it (`filter_index`): it reads every document's metadata.
         self._filter_index: FilterIndex | None = None
         self._filter_index_lock = threading.Lock()
         self._passing = lru_cache(maxsize=FILTER_CACHE_SIZE)(self._documents_passing)
@@ -157,13 +157,18 @@ class Searcher:
         query.flags.writeable = False  # shared by every search of this question
         return query
 
-    def _documents_passing(self, filters: SearchFilters) -> np.ndarray:
-        """Return the mask of the documents (by ordinal) that `filters` allow."""
-        # Filters look at document metadata only: each distinct value is tested, not each document or chunk.
+    def filter_index(self) -> FilterIndex:
+        """Return the FilterIndex of the index's documents, built on first use (a server builds it ahead:
+        it reads every document's metadata, about a second at 60,000 documents)."""
         with self._filter_index_lock:
             if self._filter_index is None:
                 self._filter_index = FilterIndex(self.index.documents.values())
-        passes = self._filter_index.passing(filters)
+        return self._filter_index
+
+    def _documents_passing(self, filters: SearchFilters) -> np.ndarray:
+        """Return the mask of the documents (by ordinal) that `filters` allow."""
+        # Filters look at document metadata only: each distinct value is tested, not each document or chunk.
+        passes = self.filter_index().passing(filters)
         passes.flags.writeable = False  # shared by every search with these filters
         return passes
 
@@ -388,7 +393,8 @@ class Searcher:
         rest = allowed.copy()
         rest[quoted] = False
         pool = max(top_k, CANDIDATE_POOL)
-        candidates = (quoted + top_positions(scores, rest, pool).tolist())[:pool]
+        ranked = top_positions(scores, rest, pool).tolist()
+        candidates = (quoted + ranked)[:pool]
         order = candidates[:top_k]
         # The candidates' documents are read only when needed: by date, or for the caller's facets.
         documents = self._documents_of(candidates if with_candidates or request.sort == "date" else order)
@@ -397,7 +403,8 @@ class Searcher:
             order = sorted(candidates, key=lambda pos: documents[pos].answered_on or "", reverse=True)[:top_k]
 
         # A quote outranks everything, so its score is at least the best score: scores stay in rank order.
-        best = float(scores[allowed].max()) if allowed.any() else 0.0
+        # The best allowed score is a quote's or the best of the rest (ranked first): no pass over every chunk.
+        best = float(scores[quoted + ranked[:1]].max()) if quoted or ranked else 0.0
         query_tokens = set(query.tokens)
         # Keyword mode computed no vectors: the hits' similarity comes from their own rows.
         similarity = dense if dense is not None else self._similarity(query, order)
@@ -543,6 +550,7 @@ def open_searcher(settings, embedder=None, batch_queries: bool = False) -> Searc
     from .config import DEFAULT_MODEL
     from .embedding import load_embedder, model_id_for
     from .index import VectorIndex, load_index
+    from .index.memory import keep_freed_heap
 
     # The default model counts as "not chosen": the index's own model is used. A model chosen on purpose
     # (flag or QA_MODEL) must be the index's model.
@@ -561,6 +569,7 @@ def open_searcher(settings, embedder=None, batch_queries: bool = False) -> Searc
     # every core took 7 ms of CPU (its threads spin after each call) instead of 0.07 ms on one, and the spinning
     # held the cores the query encoder (its own OpenMP, not BLAS) needs.
     threadpool_limits(1, user_api="blas")
+    keep_freed_heap()
     if batch_queries and not isinstance(embedder, BatchingEncoder):
         embedder = BatchingEncoder(embedder, settings.encoder_max_batch, settings.encoder_max_wait_ms)
     return Searcher(index, embedder)

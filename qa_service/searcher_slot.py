@@ -38,7 +38,18 @@ def _open(settings, previous):
 
     # The model stays loaded when the new index was built with the same one. The app serves requests from several
     # threads, so their questions are encoded together.
-    return open_searcher(settings, embedder=previous.embedder if previous is not None else None, batch_queries=True)
+    searcher = open_searcher(settings, embedder=previous.embedder if previous is not None else None,
+                             batch_queries=True)
+    prepare_in_background(searcher)
+    return searcher
+
+
+def prepare_in_background(searcher) -> threading.Thread:
+    """Build the searcher's filter index in a thread of its own, so that the first filtered request does not wait
+    for it (it reads every document's metadata); requests are served meanwhile, a filtered one waits for it."""
+    thread = threading.Thread(target=searcher.filter_index, name="filter-index", daemon=True)
+    thread.start()
+    return thread
 
 
 class SearcherSlot:

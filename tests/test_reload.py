@@ -42,3 +42,15 @@ def test_an_index_that_cannot_be_loaded_keeps_the_old_one(tiny_index, corpus_cop
     assert slot.get() is old
     assert "cannot be loaded" in caplog.text
     assert not slot.reload_if_changed()  # not retried until the folder changes again
+
+
+def test_a_served_searchers_filter_index_is_built_ahead_and_then_used(tiny_index, fake_embedder):
+    from qa_service.searcher_slot import prepare_in_background
+
+    searcher = Searcher(load_index(tiny_index), fake_embedder)
+    prepare_in_background(searcher).join(timeout=60)
+    built = searcher._filter_index
+    assert built is not None and built.n_documents == len(searcher.index.documents)
+    hits = searcher.search("Solaranlagen", top_k=3, filters={"drucksache": "19/10006"})
+    assert hits and {h.document.drucksache for h in hits} == {"19/10006"}
+    assert searcher.filter_index() is built  # the filtered search used the one built ahead
