@@ -136,6 +136,7 @@ class Searcher:
                                                 self._document_of_chunk[1:] != self._document_of_chunk[:-1]])
         self._run_lengths = np.diff(np.r_[self._run_starts, len(self._document_of_chunk)])
         self._run_document = np.asarray(self._document_of_chunk)[self._run_starts]
+        self._one_run_per_document = len(np.unique(self._run_document)) == len(self._run_document)
         self._row_chunk = np.asarray(index.row_chunk, dtype=np.int64)
         # The first vector row of each chunk (and one past the last row at the end): rows are stored chunk by chunk.
         self._first_row = columns.first_row
@@ -336,12 +337,13 @@ class Searcher:
     def _best_of_document(self, fused: np.ndarray, allowed: np.ndarray) -> np.ndarray:
         """Return per chunk the best `fused` score among the allowed chunks of its document, at least 0."""
         # A document's chunks are runs of positions: a maximum per run (reduceat) instead of a scattered
-        # maximum.at over every chunk (1.4 ms at 490,000 chunks), exact in any dtype.
-        best_of_run = np.maximum.reduceat(np.where(allowed, fused, 0.0).astype(fused.dtype, copy=False),
-                                          self._run_starts)
-        best_of_document = np.zeros(self._n_documents, dtype=fused.dtype)
-        np.maximum.at(best_of_document, self._run_document, best_of_run)
-        return np.repeat(best_of_document[self._run_document], self._run_lengths)
+        # maximum.at over every chunk (2.7 ms against 1.8 at 490,000 chunks), exact in any dtype.
+        best_of_run = np.maximum.reduceat(np.where(allowed, fused, fused.dtype.type(0)), self._run_starts)
+        if not self._one_run_per_document:  # a document's chunks in several runs: the best of its runs
+            best_of_document = np.zeros(self._n_documents, dtype=fused.dtype)
+            np.maximum.at(best_of_document, self._run_document, best_of_run)
+            best_of_run = best_of_document[self._run_document]
+        return np.repeat(best_of_run, self._run_lengths)
 
     def search(self, question: str, top_k: int = 5, mode: str = "hybrid",
                filters: SearchFilters | Mapping | None = None) -> list[Hit]:

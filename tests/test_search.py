@@ -429,7 +429,11 @@ def _fused_by_definition(searcher, dense, lexical, weight, allowed, hold_back):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_fuse_gives_its_definition_to_the_last_bit(searcher, seed):
+@pytest.mark.parametrize("one_run_per_document", [True, False])
+def test_fuse_gives_its_definition_to_the_last_bit(searcher, seed, one_run_per_document, monkeypatch):
+    # False: the path for documents whose chunks lie in several runs (a run is then a part of its document).
+    assert searcher._one_run_per_document
+    monkeypatch.setattr(searcher, "_one_run_per_document", one_run_per_document)
     rng = np.random.default_rng(seed)
     n = len(searcher.index.chunks)
     dense = rng.uniform(-1, 1, n).astype(np.float32)
