@@ -158,6 +158,15 @@ class Searcher:
         query.flags.writeable = False  # shared by every search of this question
         return query
 
+    def prepare(self) -> None:
+        """Do now what the first searches would otherwise wait for (a server calls it in a thread of its own): map in
+        the pages of the index's files (`populate_mappings`) and build the filter index."""
+        from .index.memory import populate_mappings
+
+        if self.index.path is not None:
+            populate_mappings(self.index.path)
+        self.filter_index()
+
     def filter_index(self) -> FilterIndex:
         """Return the FilterIndex of the index's documents, built on first use (a server builds it ahead:
         it reads every document's metadata, about a second at 60,000 documents)."""

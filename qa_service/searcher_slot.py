@@ -45,9 +45,9 @@ def _open(settings, previous):
 
 
 def prepare_in_background(searcher) -> threading.Thread:
-    """Build the searcher's filter index in a thread of its own, so that the first filtered request does not wait
-    for it (it reads every document's metadata); requests are served meanwhile, a filtered one waits for it."""
-    thread = threading.Thread(target=searcher.filter_index, name="filter-index", daemon=True)
+    """Prepare the searcher (`Searcher.prepare`: index pages mapped in, filter index built) in a thread of its own;
+    requests are served meanwhile (a filtered one waits for the filter index)."""
+    thread = threading.Thread(target=searcher.prepare, name="prepare-searcher", daemon=True)
     thread.start()
     return thread
 

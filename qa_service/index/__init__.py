@@ -6,6 +6,8 @@
   store.py      texts and metadata in `store.sqlite`, read on demand (a Mapping and a Sequence); per-chunk columns
   ann.py        `VectorIndex`: every FAISS concern
   segments.py   several segments (an update that only added documents writes one more) seen as one index
+  checkpoint.py the embedding checkpoint a killed build continues from
+  memory.py     the C library's memory calls: pages handed back in a build, kept and mapped in by a searcher
 """
 from .ann import VectorIndex, resolve_factory
 from .building import BuildReport, assemble, build_index, passage_rows

@@ -1,13 +1,16 @@
-"""Handing memory back to the system during a build: the two C library calls Python does not offer.
+"""How the process uses memory, through the C library calls Python does not offer (madvise, malloc_trim, mallopt).
 
 A build of 490,000 chunks holds the BM25 postings, then the vectors and the HNSW graph; what one phase freed must
-not stay resident beside the next (docs/SCALING.md, "The build's memory, phase by phase").
+not stay resident beside the next (docs/SCALING.md, "The build's memory, phase by phase"). A searching process does
+the opposite: it keeps what a search freed for the next one and maps the index's files in before the first.
 """
 from __future__ import annotations
 
 import ctypes
 import mmap
+import os
 from functools import lru_cache
+from pathlib import Path
 
 
 @lru_cache(maxsize=1)
@@ -18,6 +21,7 @@ def _libc():
     except OSError:
         return None
     libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    libc.madvise.restype = ctypes.c_int
     return libc
 
 
@@ -66,3 +70,55 @@ def keep_freed_heap() -> None:
     if mallopt is not None:
         mallopt(_M_MMAP_THRESHOLD, _SEARCH_MMAP_THRESHOLD)
         mallopt(_M_TRIM_THRESHOLD, _SEARCH_TRIM_THRESHOLD)
+
+
+_MADV_WILLNEED, _MADV_POPULATE_READ = 3, 22  # POPULATE_READ: Linux 5.14 and later
+# Mappings are made resident only while they take at most this share of the memory the system has available.
+_POPULATE_SHARE = 0.5
+
+
+def populate_mappings(folder: Path) -> int:
+    """Map every page of this process's mappings of files under `folder` (vectors, ANN graph, BM25 matrix) now,
+    so that the first searches do not fault them in one by one; return the bytes asked for (0: nothing done).
+
+    The pages are the page cache's, shared by every process that maps the files (they count in each one's RSS as
+    file pages, not as its own memory). Nothing is done when they would take more than half of the memory
+    available (the system then keeps what the searches use, as before) or where /proc/self/maps is missing.
+    """
+    libc = _libc()
+    mappings = _mappings_under(Path(folder).resolve())
+    total = sum(end - start for start, end in mappings)
+    if libc is None or not mappings or total > _POPULATE_SHARE * _available_bytes():
+        return 0
+    for start, end in mappings:
+        if libc.madvise(start, end - start, _MADV_POPULATE_READ) != 0:  # an older kernel: read ahead at least
+            libc.madvise(start, end - start, _MADV_WILLNEED)
+    return total
+
+
+def _mappings_under(folder: Path) -> list[tuple[int, int]]:
+    """Return (start, end) of this process's mappings of files inside `folder`."""
+    prefix = str(folder) + os.sep
+    found = []
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                fields = line.split(maxsplit=5)
+                if len(fields) == 6 and fields[5].rstrip("\n").startswith(prefix):
+                    start, end = (int(part, 16) for part in fields[0].split("-"))
+                    found.append((start, end))
+    except OSError:
+        return []
+    return found
+
+
+def _available_bytes() -> int:
+    """Return MemAvailable of /proc/meminfo in bytes (0 where it cannot be read)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
