@@ -38,7 +38,8 @@ class CatalogSlot:
             return self._catalog
         with self._lock:
             if self._index is not index:
-                self._catalog, self._index = build_catalog(index.documents.values()), index
+                documents = index.documents
+                self._catalog, self._index = build_catalog(documents.values(), documents.citations()), index
             return self._catalog
 
 

@@ -31,6 +31,14 @@ def referenced_drucksachen(text: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def cited_by(document: Document) -> list[str]:
+    """Return the Drucksachen `document` cites in its title, Fragen and answers (not its own), in order of first
+    mention: what the build stores (`store.sqlite`'s citations) and the catalog shows."""
+    texts = [document.title or ""] + [part for c in document.chunks for part in (c.frage, c.antwort)]
+    own = drucksache_key(document.drucksache)
+    return [d for d in referenced_drucksachen("\n".join(texts)) if d != own]
+
+
 def _newest_first(documents) -> list[Document]:
     # By answer date, newest first; undated last; ties by Drucksache so the order is stable between loads.
     dated = sorted(documents, key=lambda d: (d.drucksache or "", d.document_id))
@@ -54,8 +62,9 @@ class Catalog:
         return self.by_party.get(party_key(party) or "", [])
 
 
-def build_catalog(documents) -> Catalog:
-    """Return the Catalog of `documents` (an index's documents with their chunks): one pass over the texts."""
+def build_catalog(documents, citations: dict[str, list[str]] | None = None) -> Catalog:
+    """Return the Catalog of `documents` (an index's documents with their chunks); `citations` ({document id:
+    `cited_by` it}, stored by the build) spares reading every text, without it they are read once."""
     documents = list(documents)
     catalog = Catalog()
     authorities: dict[str, list[Document]] = {}
@@ -73,9 +82,7 @@ def build_catalog(documents) -> Catalog:
 
     follow_ups: dict[str, list[Document]] = {}
     for document in documents:
-        texts = [document.title or ""] + [part for c in document.chunks for part in (c.frage, c.antwort)]
-        own = drucksache_key(document.drucksache)
-        cited = [d for d in referenced_drucksachen("\n".join(texts)) if d != own]
+        cited = cited_by(document) if citations is None else citations.get(document.document_id, [])
         if cited:
             catalog.references[document.document_id] = cited
         for number in cited:

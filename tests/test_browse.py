@@ -16,7 +16,7 @@ import pytest
 from markupsafe import escape
 
 from qa_service import create_app
-from qa_service.catalog import build_catalog, referenced_drucksachen
+from qa_service.catalog import build_catalog, cited_by, referenced_drucksachen
 from qa_service.facets import facets
 from qa_service.index import build_index, load_index
 from qa_service.parties import party_key, normalise_party
@@ -302,6 +302,32 @@ def test_catalog_lists_references_once_per_document(searcher):
     catalog = build_catalog(searcher.index.documents.values())
     assert catalog.references[FOLLOW_UP_ID] == ["19/10041", "18/3901"]
     assert [d.document_id for d in catalog.follow_ups["S19-10041"]] == [FOLLOW_UP_ID]
+
+
+def test_the_build_stores_each_documents_citations_and_the_catalog_reads_them_instead_of_the_texts(searcher):
+    documents = searcher.index.documents
+    stored = documents.citations()
+    read = {d.document_id: cited_by(d) for d in documents.values() if cited_by(d)}
+    assert stored == read and stored[FOLLOW_UP_ID] == ["19/10041", "18/3901"]
+    from_store, from_texts = build_catalog(documents.values(), stored), build_catalog(documents.values())
+    assert from_store.references == from_texts.references
+    assert {k: [d.document_id for d in v] for k, v in from_store.follow_ups.items()} == \
+        {k: [d.document_id for d in v] for k, v in from_texts.follow_ups.items()}
+
+
+def test_a_store_written_before_citations_were_stored_has_none_and_the_catalog_reads_the_texts(searcher, tmp_path):
+    import sqlite3
+
+    from qa_service.index.store import Store, StoreChunks, StoreDocuments, write_store
+
+    path = tmp_path / "store.sqlite"
+    write_store(path, searcher.index.documents.values())
+    with sqlite3.connect(path) as connection:
+        connection.execute("DROP TABLE citations")
+    store = Store(path)
+    old = StoreDocuments(store, StoreChunks(store))
+    assert old.citations() is None
+    assert build_catalog(old.values(), old.citations()).references[FOLLOW_UP_ID] == ["19/10041", "18/3901"]
 
 
 # --- similar Fragen -------------------------------------------------------------------------------------------

@@ -205,6 +205,18 @@ class SegmentedDocuments(Mapping):
         return self._everything
 
 
+    def citations(self) -> dict[str, list[str]] | None:
+        """Return the citations of every segment's documents (`StoreDocuments.citations`), None when a segment
+        has none stored."""
+        cited: dict[str, list[str]] = {}
+        for part in self._parts:
+            own = part.citations()
+            if own is None:
+                return None
+            cited.update(own)
+        return cited
+
+
 class SegmentedQuotes:
     """The quote indexes of all segments asked as one (`QuoteIndex`'s `holding` and `ranked`)."""
 

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from ..catalog import cited_by
 from ..documents import Chunk, Document, answers_something
 from ..errors import IndexInvalidError, NotFoundError, first_line
 
@@ -48,6 +49,12 @@ CREATE TABLE chunks (
     frage TEXT NOT NULL,
     antwort TEXT NOT NULL,
     pages TEXT NOT NULL             -- JSON list
+);
+CREATE TABLE citations (            -- the Drucksachen a document cites (catalog.cited_by); since session 6
+    document_ordinal INTEGER NOT NULL,
+    rank INTEGER NOT NULL,          -- order of first mention
+    drucksache TEXT NOT NULL,
+    PRIMARY KEY (document_ordinal, rank)
 );
 """
 # Created after the rows are in: one sort instead of a B-tree insert per row. UNIQUE also checks the ids.
@@ -186,6 +193,10 @@ class MemoryDocuments(Mapping):
         """Return every document in corpus order."""
         return self._list
 
+    def citations(self) -> None:
+        """Return None: the texts are in memory, the catalog reads their citations itself."""
+        return None
+
 
 class MemoryChunks(Sequence):
     """Chunks held in memory, in position order, with the interface of `StoreChunks`."""
@@ -239,6 +250,8 @@ def write_store(path: Path, documents: Iterable[Document]) -> None:
             connection.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
                 (position + i, c.chunk_id, ordinal, c.kind, json.dumps(list(c.numbers), ensure_ascii=False),
                  c.frage, c.antwort, json.dumps(list(c.pages))) for i, c in enumerate(doc.chunks)])
+            connection.executemany("INSERT INTO citations VALUES (?, ?, ?)",
+                                   [(ordinal, rank, cited) for rank, cited in enumerate(cited_by(doc))])
             position += len(doc.chunks)
         for statement in _INDEXES:
             connection.execute(statement)
@@ -407,6 +420,18 @@ class StoreDocuments(Mapping):
                     rows = self._store.all("SELECT first_chunk, chunk_count, metadata FROM documents ORDER BY ordinal")
                     self._everything = tuple(self._document(row) for row in rows)
         return self._everything
+
+    def citations(self) -> dict[str, list[str]] | None:
+        """Return {document id: the Drucksachen it cites} as the build stored them, None for a store written before
+        the build stored them (the catalog then reads the texts)."""
+        if self._store.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'citations'") is None:
+            return None
+        cited: dict[str, list[str]] = {}
+        for document_id, drucksache in self._store.all(
+                "SELECT d.document_id, c.drucksache FROM citations c JOIN documents d "
+                "ON d.ordinal = c.document_ordinal ORDER BY c.document_ordinal, c.rank"):
+            cited.setdefault(document_id, []).append(drucksache)
+        return cited
 
     def _fetch(self, ordinals: list[int]) -> dict[int, Document]:
         rows = self._store.many("SELECT ordinal, first_chunk, chunk_count, metadata FROM documents WHERE ordinal IN",
