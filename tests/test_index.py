@@ -663,3 +663,16 @@ def test_many_threads_reading_the_store_each_get_their_own_rows(tiny_index):
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_a_loaded_index_searches_faiss_own_rows_which_are_those_of_vectors_npy(tiny_index):
+    import gc
+
+    index = load_index(tiny_index)
+    on_disk = np.load(tiny_index / "vectors.npy")
+    rows = index.vectors[2:5]
+    assert np.array_equal(np.asarray(index.vectors), on_disk) and not index.vectors.flags.writeable
+    del index
+    gc.collect()
+    # A view of FAISS's storage keeps the index it belongs to alive.
+    assert np.array_equal(rows, on_disk[2:5])

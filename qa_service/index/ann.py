@@ -125,6 +125,11 @@ class VectorIndex:
             raise IndexFactoryError(f"FAISS index {factory!r} cannot be built over {n_rows} vectors "
                                     f"({first_line(exc)}): use --factory auto")
 
+    def float_rows(self) -> np.ndarray | None:
+        """Return the vectors as FAISS holds them (a read-only view of its storage, no copy) when it keeps them as
+        float32 (Flat, HNSW…,Flat), else None."""
+        return self._stored_rows() if _flat_storage(self._index) is not None else None
+
     def _stored_rows(self) -> np.ndarray:
         """Return a read-only (ntotal, d) float32 view of the vectors in FAISS's flat storage; it keeps `self` alive."""
         import faiss
