@@ -319,7 +319,8 @@ class Searcher:
         spread = top - floor if top > floor else 1.0
         weight = float(weight)
         # In place, in the dtypes of the whole-array expressions they stand for (float32, the document sum in
-        # float64): the same values to the last bit, with a third of the memory traffic at 490,000 chunks.
+        # float64): the same values to the last bit without a new array per step (at 490,000 chunks 6.5 instead of
+        # 13-17 ms where freed memory is not kept, see index/memory.keep_freed_heap; the same where it is).
         fused = np.subtract(dense, floor)
         fused /= spread
         np.clip(fused, 0.0, 1.0, out=fused)
