@@ -12,8 +12,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from functools import cached_property
 from datetime import date
+from functools import cached_property
 
 from .config import Settings
 from .documents import Document

@@ -47,7 +47,13 @@ def _open(settings, previous):
 def prepare_in_background(searcher) -> threading.Thread:
     """Prepare the searcher (`Searcher.prepare`: index pages mapped in, filter index built) in a thread of its own;
     requests are served meanwhile (a filtered one waits for the filter index)."""
-    thread = threading.Thread(target=searcher.prepare, name="prepare-searcher", daemon=True)
+    def prepare():
+        try:
+            searcher.prepare()
+        except (QAError, OSError) as exc:  # a damaged store: the requests that need it report it themselves
+            log.warning("preparing the searcher failed: %s", exc)
+
+    thread = threading.Thread(target=prepare, name="prepare-searcher", daemon=True)
     thread.start()
     return thread
 

@@ -204,7 +204,6 @@ class SegmentedDocuments(Mapping):
             self._everything = tuple(doc for part in self._parts for doc in part.values())
         return self._everything
 
-
     def citations(self) -> dict[str, list[str]] | None:
         """Return the citations of every segment's documents (`StoreDocuments.citations`), None when a segment
         has none stored."""
