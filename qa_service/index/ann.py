@@ -100,7 +100,8 @@ class VectorIndex:
                 if flat:
                     buffer.release(start, stop)
         built = cls(index)
-        return built, (built._stored_rows() if flat else vectors)
+        stored = built.float_rows()
+        return built, (stored if stored is not None else vectors)
 
     @staticmethod
     def _empty(factory: str, dimension: int):
@@ -126,18 +127,17 @@ class VectorIndex:
                                     f"({first_line(exc)}): use --factory auto")
 
     def float_rows(self) -> np.ndarray | None:
-        """Return the vectors as FAISS holds them (a read-only view of its storage, no copy) when it keeps them as
-        float32 (Flat, HNSW…,Flat), else None."""
-        return self._stored_rows() if _flat_storage(self._index) is not None else None
-
-    def _stored_rows(self) -> np.ndarray:
-        """Return a read-only (ntotal, d) float32 view of the vectors in FAISS's flat storage; it keeps `self` alive."""
+        """Return a read-only (ntotal, d) float32 view of the vectors in FAISS's flat storage (no copy; it keeps
+        `self` alive) when FAISS keeps them as float32 (Flat, HNSW…,Flat), else None."""
         import faiss
 
+        storage = _flat_storage(self._index)
+        if storage is None:
+            return None
         n, d = self.ntotal, self.dimension
         if n == 0:
             return np.zeros((0, d), dtype=np.float32)
-        address = faiss.rev_swig_ptr(_flat_storage(self._index).get_xb(), n * d).__array_interface__["data"][0]
+        address = faiss.rev_swig_ptr(storage.get_xb(), n * d).__array_interface__["data"][0]
         return np.asarray(_Borrowed(address, (n, d), self))
 
     @classmethod
