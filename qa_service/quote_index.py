@@ -144,6 +144,10 @@ class QuoteIndex:
         held = [self._texts.find(needle, start, end) >= 0 for start, end in zip(starts, ends)]
         return found[np.array(held, dtype=bool)] if held else found
 
+    def normalized_answer(self, position: int) -> str:
+        """Return the normalised answer of the chunk at `position` (`quotes.normalized_text` of its antwort)."""
+        return self._texts[int(self._starts[position]):int(self._starts[position + 1])].decode("utf-8")
+
     def candidates(self, quote: str, allowed: np.ndarray) -> np.ndarray:
         """Return the allowed chunk positions (ascending) whose answers hold every fingerprint of the normalised
         `quote`: a superset of those holding it verbatim (none for a quote shorter than SPAN)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import threading
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -20,7 +21,7 @@ from .errors import IndexInvalidError
 from .lexical import NGRAM_MARK, analyze
 from .passages import is_boilerplate
 from .query import CANDIDATE_POOL, AskRequest, Query, SearchFilters, analyse, parse_ask
-from .quotes import exact_span, find_near, normalize, sentence_spans
+from .quotes import exact_span, find_near, may_be_near, normalize, sentence_spans
 
 # In an exact (Flat) index of up to this many vector rows, dense scores are computed for every row (a matrix
 # product of a few ms); above it, or in an approximate index (HNSW, IVF), FAISS is asked for candidates.
@@ -29,6 +30,12 @@ DENSE_CANDIDATES = 1000
 # With filters, an approximate index is not asked at all when the allowed rows are this few: their scores are
 # computed exactly (a gather and a matrix product of a few ms); with more, FAISS searches only the allowed rows.
 EXACT_FILTERED_ROWS = 20_000
+# From this many vector rows on, a search's dense side (FAISS's graph search, which releases the GIL, and the scoring
+# of the chunks it finds: ~6 ms at 1.45M rows) runs in a worker thread while the searching thread computes BM25 and
+# looks for quotes (~3-5 ms); below it the dense side costs less than handing it over.
+OVERLAP_DENSE_ROWS = 50_000
+# As many as a server has request threads (config.server_threads' default): no search waits for a free worker.
+DENSE_WORKERS = 8
 # A shared n-gram counts this much of a shared word when choosing sentences to highlight.
 NGRAM_WEIGHT = 0.2
 # Near-verbatim quotes are looked for (with difflib, slow) in this many of the answers that share the most of the
@@ -231,6 +238,23 @@ class Searcher:
             row_scores = np.asarray(vectors[rows]) @ vector[0]
         return self._chunk_scores(rows, row_scores)
 
+    def _start_dense(self, query: Query, allowed: np.ndarray | None, rescale_within: np.ndarray | None
+                     ) -> Future:
+        """Return the future (`dense_scores(query, allowed)`, with `rescale_within` their `rescaled_dense` among
+        those chunks, else None): computed by a worker thread at archive scale, so that BM25 and the quote lookup
+        run meanwhile, else here and now."""
+        self._query_vector(query.text)  # encoded here: the encoder uses every core and must not wait behind a search
+        if len(self.index.vectors) >= OVERLAP_DENSE_ROWS:
+            return _dense_workers().submit(self._dense_side, query, allowed, rescale_within)
+        job: Future = Future()
+        job.set_result(self._dense_side(query, allowed, rescale_within))
+        return job
+
+    def _dense_side(self, query: Query, allowed: np.ndarray | None, rescale_within: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+        dense = self.dense_scores(query, allowed)
+        return dense, None if rescale_within is None else self.rescaled_dense(dense, rescale_within)
+
     def _chunk_scores(self, rows: np.ndarray, row_scores: np.ndarray) -> np.ndarray:
         """Return per chunk the mean of its best and its average view score over `rows` (each chunk's rows one run,
         as `_rows_of` gives them); -1 for chunks not there."""
@@ -290,6 +314,10 @@ class Searcher:
         if lexical is not None:
             near_candidates += top_positions(lexical, allowed & (lexical > 0), QUOTE_CANDIDATES).tolist()
         for pos in dict.fromkeys(near_candidates):
+            # The bound first, on the answer the quote index stores normalised: most candidates fail it, and only
+            # those that pass need their offset map (`normalize`, ~0.5 ms an answer).
+            if not may_be_near(q.text, self.index.quotes.normalized_answer(pos)):
+                continue
             near = find_near(q, self._answer(pos))
             if near:
                 found[pos] = near
@@ -309,6 +337,12 @@ class Searcher:
         applies the lexical floor."""
         if not allowed.any():
             return np.zeros_like(dense)
+        return self.mix(self.rescaled_dense(dense, allowed), self.lexical_share(lexical, weight, allowed, hold_back),
+                        weight, allowed)
+
+    def rescaled_dense(self, dense: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Return `dense` as a new array rescaled to [0, 1]: 1 at the best allowed score, 0 at the dense_floor_rank-th
+        best and below (`allowed` holds at least one chunk)."""
         d = dense[allowed]
         top = float(d.max())
         if len(d) > 1:
@@ -317,22 +351,35 @@ class Searcher:
         else:
             floor = top - 1.0
         spread = top - floor if top > floor else 1.0
-        weight = float(weight)
         # In place, in the dtypes of the whole-array expressions they stand for (float32, the document sum in
         # float64): the same values to the last bit without a new array per step (at 490,000 chunks 6.5 instead of
         # 13-17 ms where freed memory is not kept, see index/memory.keep_freed_heap; the same where it is).
-        fused = np.subtract(dense, floor)
-        fused /= spread
-        np.clip(fused, 0.0, 1.0, out=fused)
+        rescaled = np.subtract(dense, floor)
+        rescaled /= spread
+        np.clip(rescaled, 0.0, 1.0, out=rescaled)
+        return rescaled
+
+    def lexical_share(self, lexical: np.ndarray, weight: float, allowed: np.ndarray, hold_back: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return `fuse`'s lexical side: (BM25 scores normalised to the best allowed one, times `weight`; with
+        `hold_back`, the mask of chunks the lexical floor holds back, else None)."""
         lex_max = float(lexical[allowed].max()) if lexical.size else 0.0
         lex_norm = lexical / lex_max if lex_max > 0 else np.zeros_like(lexical)
         # A chunk that shares nothing informative (under a tenth of the best BM25 score) with a question whose
         # terms the index knows (a Drucksache number, a name) is held back as much as the lexical side is
         # trusted, so vector noise cannot lift it; for an English question the weight is ~0: no effect.
         held_back = np.less(lex_norm, self.fusion.lexical_floor) if hold_back else None
+        lex_norm *= float(weight)
+        return lex_norm, held_back
+
+    def mix(self, rescaled: np.ndarray, lexical_share: tuple[np.ndarray, np.ndarray | None], weight: float,
+            allowed: np.ndarray) -> np.ndarray:
+        """Return `fuse`'s scores from `rescaled_dense`'s array (changed in place) and `lexical_share`'s."""
+        weight = float(weight)
+        lexical_part, held_back = lexical_share
+        fused = rescaled
         fused *= 1.0 - weight
-        lex_norm *= weight
-        fused += lex_norm
+        fused += lexical_part
         if held_back is not None:
             np.multiply(fused, (1.0 - weight) ** 2, out=fused, where=held_back)
         # The best chunk of a document lends its siblings a little: the right document is usually found even when
@@ -383,11 +430,13 @@ class Searcher:
         quotes: dict = {}
         # Pre-filtering matters only for an approximate index; without filters nothing is held back worth it.
         dense_allowed = None if filters.is_empty() else allowed
+        dense_job = (self._start_dense(query, dense_allowed, allowed if mode == "hybrid" else None)
+                     if mode != "keyword" else None)
         # BM25 runs in every mode: in semantic mode it only says which hits share words with the question (`match`).
         lexical = self.lexical_scores(query)
         dense = None
         if mode == "semantic":
-            scores = dense = self.dense_scores(query, dense_allowed)
+            scores = dense = dense_job.result()[0]
         else:
             quotes = self.quote_matches(query, allowed, lexical)
             if mode == "keyword":
@@ -395,9 +444,12 @@ class Searcher:
                 allowed = allowed & (lexical > 0)
                 allowed[list(quotes)] = True
             else:
-                dense = self.dense_scores(query, dense_allowed)
+                weight = self.lexical_weight(query, lexical)
                 short = query.word_count <= self.fusion.floor_max_words
-                scores = self.fuse(dense, lexical, self.lexical_weight(query, lexical), allowed, hold_back=short)
+                # The lexical side first: the dense side may still be running (`_start_dense`).
+                lexical_share = self.lexical_share(lexical, weight, allowed, hold_back=short)
+                dense, rescaled = dense_job.result()
+                scores = self.mix(rescaled, lexical_share, weight, allowed)
 
         # Exact quotes first (by how much of the quote they hold), then the rest by score, ties by chunk position.
         quoted = sorted((pos for pos in quotes if allowed[pos]),
@@ -546,6 +598,23 @@ def kth_largest(values: np.ndarray, k: int):
     # Negated, the k-th largest is the k-th smallest: numpy's introselect is slow (10 ms at 120,000 values) when
     # most values tie at the bottom (every chunk the ANN did not return has dense score -1) and k counts from the top.
     return -np.partition(-values, k - 1)[k - 1]
+
+
+_DENSE_WORKERS: ThreadPoolExecutor | None = None
+_DENSE_WORKERS_LOCK = threading.Lock()
+
+
+def _dense_workers() -> ThreadPoolExecutor:
+    """Return the process's threads for the dense side of searches (`Searcher._start_dense`), made at first use."""
+    global _DENSE_WORKERS
+    from .index import VectorIndex
+
+    with _DENSE_WORKERS_LOCK:
+        if _DENSE_WORKERS is None:
+            # OpenMP's thread count is a setting of each thread: FAISS in these threads must not wake others either.
+            _DENSE_WORKERS = ThreadPoolExecutor(DENSE_WORKERS, thread_name_prefix="qa-dense",
+                                                initializer=VectorIndex.use_threads, initargs=(1,))
+        return _DENSE_WORKERS
 
 
 # --- opening and printing --------------------------------------------------------------------------------------

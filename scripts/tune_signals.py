@@ -200,9 +200,9 @@ class SignalSearcher(Searcher):
         self._question = request.question
         return super().search_with_candidates(request)
 
-    def fuse(self, dense, lexical, weight, allowed, hold_back=True):
-        fused = super().fuse(dense, lexical, weight, allowed, hold_back)
-        if not self.weight or not allowed.any():
+    def mix(self, rescaled, lexical_share, weight, allowed):
+        fused = super().mix(rescaled, lexical_share, weight, allowed)
+        if not self.weight:
             return fused
         extra = normalise(self.signal(self._question), allowed, self.fusion.dense_floor_rank)
         return (1.0 - self.weight) * fused + self.weight * extra

@@ -369,10 +369,31 @@ def test_exact_span_gives_the_span_find_exact_gives_also_where_casefolding_chang
     assert exact_span(normalize("steht nicht darin"), texts[-1]) is None
 
 
+def test_normalize_is_its_definition_char_by_char_also_where_casefolding_changes_lengths(corpus_searcher):
+    def by_char(text):  # every alphanumeric char, casefolded, each folded char pointing at its original
+        pairs = [(folded, i) for i, ch in enumerate(text) if ch.isalnum() for folded in ch.casefold()]
+        return "".join(c for c, _ in pairs), tuple(i for _, i in pairs)
+
+    rng = random.Random(6)
+    texts = ["".join(rng.choice("aßẞİΣςﬁŉ_-1²½ \n\u0308Ä.,bé") for _ in range(rng.randrange(0, 200)))
+             for _ in range(500)]
+    texts += [chunk.antwort for chunk in corpus_searcher.index.chunks]
+    for text in texts:
+        normalized = normalize(text)
+        assert (normalized.text, normalized.offsets) == by_char(text), text
+        assert normalized.text == normalized_text(text)
+
+
+def test_the_stored_normalised_answers_are_those_the_matcher_normalises(corpus_searcher):
+    quotes = corpus_searcher.index.quotes
+    assert [quotes.normalized_answer(pos) for pos in range(quotes.n_chunks)] == [
+        normalize(chunk.antwort).text for chunk in corpus_searcher.index.chunks]
+
+
 def test_the_near_quote_bound_stops_early_but_decides_as_the_full_count_of_covered_chars():
     import random
 
-    from qa_service.quotes import NEAR_COVERAGE, NEAR_MIN_RUN, _may_be_covered
+    from qa_service.quotes import NEAR_COVERAGE, NEAR_MIN_RUN, may_be_near
 
     def covered_share(q, answer):  # every char of q inside an n-gram that occurs in the answer, counted once
         inside = set()
@@ -391,6 +412,6 @@ def test_the_near_quote_bound_stops_early_but_decides_as_the_full_count_of_cover
             q[rng.randrange(len(q))] = rng.choice("abcdexyz")
         q = "".join(q)
         expected = covered_share(q, answer) >= NEAR_COVERAGE
-        assert _may_be_covered(q, answer) == expected, q
+        assert may_be_near(q, answer) == expected, q
         decided[expected] += 1
     assert min(decided.values()) > 40

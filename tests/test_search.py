@@ -518,6 +518,33 @@ def test_broad_filters_search_the_graph_with_an_id_selector_like_exact_search(ex
         assert want and got == want, (mode, question)
 
 
+def test_a_dense_side_in_a_worker_thread_ranks_as_one_computed_in_the_searching_thread(exact_and_approximate,
+                                                                                    monkeypatch):
+    import threading
+
+    import qa_service.search as search_module
+
+    _, approximate = exact_and_approximate
+    requests = [(question, mode, filters) for question in FILTERED_QUESTIONS + ["Wie viele Solaranlagen gibt es?"]
+                for mode in ("semantic", "hybrid", "keyword") for filters in [None] + [f for f, _ in FILTERS[:2]]]
+
+    def answers():
+        return [[(h.chunk.chunk_id, h.score, h.match, h.similarity, h.highlight)
+                 for h in approximate.search(question, 10, mode, filters)] for question, mode, filters in requests]
+
+    threads = []
+    dense_side = approximate._dense_side
+    monkeypatch.setattr(approximate, "_dense_side",
+                        lambda *args: threads.append(threading.current_thread().name) or dense_side(*args))
+    monkeypatch.setattr(search_module, "OVERLAP_DENSE_ROWS", 10 ** 9)
+    here = answers()
+    assert threads and set(threads) == {threading.current_thread().name}
+    threads.clear()
+    monkeypatch.setattr(search_module, "OVERLAP_DENSE_ROWS", 0)
+    assert answers() == here
+    assert len(threads) == len(here) * 2 // 3 and all(name.startswith("qa-dense") for name in threads)
+
+
 def test_match_says_whether_a_hit_shares_words_with_the_question(tiny_index, fake_embedder):
     from qa_service.index import load_index
 

@@ -140,6 +140,15 @@ def test_every_signal_reaches_the_new_segment(two_segments):
     assert similar and all(c.document_id != "S19-25521" for c, _ in similar)
 
 
+def test_the_quote_index_of_two_segments_gives_every_chunks_normalised_answer(two_segments):
+    from qa_service.quotes import normalized_text
+
+    index = load_index(two_segments[0])
+    assert len(index.quotes._parts) == 2
+    assert [index.quotes.normalized_answer(pos) for pos in range(len(index.chunks))] == [
+        normalized_text(chunk.antwort) for chunk in index.chunks]
+
+
 def test_a_changed_file_merges_the_segments_into_one_and_reuses_every_vector(two_segments, corpus_copy):
     index_dir, _, _, _ = two_segments
     path = corpus_copy / "S19-10006.txt"

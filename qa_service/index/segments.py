@@ -217,7 +217,7 @@ class SegmentedDocuments(Mapping):
 
 
 class SegmentedQuotes:
-    """The quote indexes of all segments asked as one (`QuoteIndex`'s `holding` and `ranked`)."""
+    """The quote indexes of all segments asked as one (`QuoteIndex`'s `holding`, `ranked` and `normalized_answer`)."""
 
     def __init__(self, parts: list, chunk_offsets: np.ndarray):
         self._parts = parts
@@ -238,6 +238,11 @@ class SegmentedQuotes:
         """Return the allowed global positions (ascending) whose normalised answer holds the normalised `quote`."""
         found = [quotes.holding(quote, part_allowed) + start for quotes, start, part_allowed in self._each(allowed)]
         return np.concatenate(found).astype(np.int64)
+
+    def normalized_answer(self, position: int) -> str:
+        """Return the normalised answer of the chunk at global `position`."""
+        part = int(np.searchsorted(self._offsets, position, side="right")) - 1
+        return self._parts[part].normalized_answer(position - int(self._offsets[part]))
 
     def ranked(self, quote: str, allowed: np.ndarray, limit: int) -> np.ndarray:
         """Return up to `limit` allowed global positions holding the most fingerprints of `quote`, most first."""
