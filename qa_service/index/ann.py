@@ -141,12 +141,19 @@ class VectorIndex:
         return np.asarray(_Borrowed(address, (n, d), self))
 
     @classmethod
-    def read(cls, path: Path) -> VectorIndex:
+    def read(cls, path: Path, vector_bytes: int = 0) -> VectorIndex:
         """Read an index file memory-mapped where FAISS can (shared between processes), else into memory.
 
+        `vector_bytes` is the size of the float32 rows the file stores (FAISS writes them last): the rest, an HNSW
+        graph, FAISS reads through at load (it checks every neighbour id), so it is read ahead in large blocks
+        first (memory.read_ahead; at 1.45M rows 0.7 s instead of 5.3 s from a cold page cache, 0.1 s warm).
         Raises RuntimeError when the file is not a FAISS index.
         """
         import faiss
+
+        from .memory import read_ahead
+
+        read_ahead(path, path.stat().st_size - vector_bytes)
 
         # IO_FLAG_MMAP_IFC maps flat and HNSW storage zero-copy; IO_FLAG_MMAP covers inverted lists (IVF).
         attempts = [("mmap-ifc", getattr(faiss, "IO_FLAG_MMAP_IFC", None)),

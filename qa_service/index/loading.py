@@ -196,15 +196,17 @@ def _load_segment(folder: Path) -> Segment:
         arrays = {}
         for name in (CHUNK_DOCUMENT, CHUNK_ANSWERABLE, CHUNK_FIRST_ROW, ROW_CHUNK):
             arrays[name] = np.load(folder / name, mmap_mode="r", allow_pickle=False)
+        name = VECTORS
+        shape = _npy_shape(folder / VECTORS)
         name = FAISS_INDEX
-        ann = VectorIndex.read(folder / FAISS_INDEX)
+        ann = VectorIndex.read(folder / FAISS_INDEX, vector_bytes=int(np.prod(shape)) * 4)
         # FAISS's flat storage holds the same float32 rows as vectors.npy: searched there, the page cache holds one
         # copy of them, not two (2.2 GB at 490,000 chunks). vectors.npy stays for builds and other index types.
         name = VECTORS
         arrays[VECTORS] = ann.float_rows()
         if arrays[VECTORS] is None:
             arrays[VECTORS] = np.load(folder / VECTORS, mmap_mode="r", allow_pickle=False)
-        elif _npy_shape(folder / VECTORS) != arrays[VECTORS].shape:
+        elif shape != arrays[VECTORS].shape:
             raise ValueError(f"it holds other rows than {FAISS_INDEX}")
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexInvalidError(f"{folder / name} is unreadable ({first_line(exc)}): {_REBUILD_HINT}")

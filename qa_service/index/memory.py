@@ -74,9 +74,36 @@ def keep_freed_heap() -> None:
         mallopt(_M_TRIM_THRESHOLD, _SEARCH_TRIM_THRESHOLD)
 
 
+# Files are read ahead in blocks of this size: the disk's sequential speed (712 MB/s here against ~70 MB/s for a
+# page fault at a time), at a bounded buffer.
+_READ_AHEAD_BLOCK = 8 * 2**20
+
+
+def read_ahead(path: Path, n_bytes: int, offset: int = 0) -> None:
+    """Read `n_bytes` of the file at `path` from `offset` on in large blocks, so that they are in the page cache
+    when a reader that walks them a page at a time (through a mapping) comes; from the page cache this costs a copy.
+
+    posix_fadvise(WILLNEED) did not do it: on a cold page cache FAISS still took 5.3 s over the 376 MB of an HNSW
+    graph it checks at load, 0.64 + 0.05 s after this.
+    """
+    if n_bytes <= 0:
+        return
+    buffer = memoryview(bytearray(min(n_bytes, _READ_AHEAD_BLOCK)))
+    with open(path, "rb", buffering=0) as file:
+        file.seek(offset)
+        left = n_bytes
+        while left > 0:
+            got = file.readinto(buffer[:min(left, len(buffer))])
+            if not got:
+                break
+            left -= got
+
+
 _MADV_WILLNEED, _MADV_POPULATE_READ = 3, 22  # POPULATE_READ: Linux 5.14 and later
 # Mappings are made resident only while they take at most this share of the memory the system has available.
 _POPULATE_SHARE = 0.5
+# A mapping with less than this share of its pages in the page cache is read ahead before it is populated.
+_CACHED_ENOUGH = 0.9
 
 
 def populate_mappings(folder: Path) -> int:
@@ -89,29 +116,48 @@ def populate_mappings(folder: Path) -> int:
     """
     libc = _libc()
     mappings = _mappings_under(Path(folder).resolve())
-    total = sum(end - start for start, end in mappings)
+    total = sum(end - start for start, end, _, _ in mappings)
     if libc is None or not mappings or total > _POPULATE_SHARE * _available_bytes():
         return 0
-    for start, end in mappings:
+    for start, end, path, offset in mappings:
+        # Faulted in a page at a time, pages that are not in the page cache come from the disk at a fraction of its
+        # speed (4 GB at 490,000 chunks: 33 s instead of ~6 s): those files are read in large blocks first.
+        if _cached_share(libc, start, end) < _CACHED_ENOUGH:
+            try:
+                read_ahead(Path(path), end - start, offset)
+            except OSError:  # replaced or gone since it was mapped: the mapping still reads its own pages
+                pass
         if libc.madvise(start, end - start, _MADV_POPULATE_READ) != 0:  # an older kernel: read ahead at least
             libc.madvise(start, end - start, _MADV_WILLNEED)
     return total
 
 
-def _mappings_under(folder: Path) -> list[tuple[int, int]]:
-    """Return (start, end) of this process's mappings of files inside `folder`."""
+def _mappings_under(folder: Path) -> list[tuple[int, int, str, int]]:
+    """Return (start, end, file path, offset in the file) of this process's mappings of files inside `folder`."""
     prefix = str(folder) + os.sep
     found = []
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
             for line in maps:
                 fields = line.split(maxsplit=5)
-                if len(fields) == 6 and fields[5].rstrip("\n").startswith(prefix):
+                path = fields[5].rstrip("\n") if len(fields) == 6 else ""
+                if path.startswith(prefix):
                     start, end = (int(part, 16) for part in fields[0].split("-"))
-                    found.append((start, end))
+                    found.append((start, end, path, int(fields[2], 16)))
     except OSError:
         return []
     return found
+
+
+def _cached_share(libc, start: int, end: int) -> float:
+    """Return the share of the pages of the mapping start..end that are in the page cache (mincore), 1.0 where
+    that cannot be told."""
+    pages = -(-(end - start) // mmap.PAGESIZE)
+    resident = (ctypes.c_ubyte * pages)()
+    mincore = getattr(libc, "mincore", None)
+    if mincore is None or not pages or mincore(ctypes.c_void_p(start), ctypes.c_size_t(end - start), resident) != 0:
+        return 1.0
+    return bytes(resident).count(1) / pages  # bit 0: resident; the others are reserved (0)
 
 
 def _available_bytes() -> int:
