@@ -7,6 +7,7 @@ instance serves many threads.
 from __future__ import annotations
 
 import ast
+import os
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -602,6 +603,16 @@ def kth_largest(values: np.ndarray, k: int):
 
 _DENSE_WORKERS: ThreadPoolExecutor | None = None
 _DENSE_WORKERS_LOCK = threading.Lock()
+
+
+def _forget_dense_workers() -> None:
+    """In a forked child: the parent's worker threads do not exist there, so the next search makes its own."""
+    global _DENSE_WORKERS, _DENSE_WORKERS_LOCK
+    _DENSE_WORKERS, _DENSE_WORKERS_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_dense_workers)
 
 
 def _dense_workers() -> ThreadPoolExecutor:

@@ -1,5 +1,8 @@
 """Searcher: modes, fusion, exact quotes, filters, boilerplate, highlight, the JSON shape."""
 
+import os
+import time
+
 import numpy as np
 import pytest
 
@@ -543,6 +546,33 @@ def test_a_dense_side_in_a_worker_thread_ranks_as_one_computed_in_the_searching_
     monkeypatch.setattr(search_module, "OVERLAP_DENSE_ROWS", 0)
     assert answers() == here
     assert len(threads) == len(here) * 2 // 3 and all(name.startswith("qa-dense") for name in threads)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_searches_with_its_own_dense_workers(exact_and_approximate, monkeypatch):
+    import qa_service.search as search_module
+
+    _, approximate = exact_and_approximate
+    monkeypatch.setattr(search_module, "OVERLAP_DENSE_ROWS", 0)
+    want = [h.chunk.chunk_id for h in approximate.search(FILTERED_QUESTIONS[0], 5)]  # the parent's threads exist
+    pid = os.fork()
+    if pid == 0:  # the child: a search must not wait for the parent's threads, which are not here
+        try:
+            got = [h.chunk.chunk_id for h in approximate.search(FILTERED_QUESTIONS[0], 5)]
+            os._exit(0 if got == want else 3)
+        except BaseException:
+            os._exit(4)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child's search hung")
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_match_says_whether_a_hit_shares_words_with_the_question(tiny_index, fake_embedder):
