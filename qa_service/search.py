@@ -385,15 +385,16 @@ class Searcher:
             np.multiply(fused, (1.0 - weight) ** 2, out=fused, where=held_back)
         # The best chunk of a document lends its siblings a little: the right document is usually found even when
         # the right Frage is not, and its siblings are then better candidates than stray chunks of other documents.
-        lent = self._best_of_document(fused, allowed).astype(np.float64)
+        lent = self._best_of_document(fused, allowed, np.float64)
         beta = self.fusion.document_weight
         lent *= beta
         lent += fused
         lent /= 1.0 + beta
         return lent
 
-    def _best_of_document(self, fused: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-        """Return per chunk the best `fused` score among the allowed chunks of its document, at least 0."""
+    def _best_of_document(self, fused: np.ndarray, allowed: np.ndarray, dtype=None) -> np.ndarray:
+        """Return per chunk the best `fused` score among the allowed chunks of its document, at least 0 (in `dtype`,
+        converted per document before it is spread over the chunks: one pass less)."""
         # A document's chunks are runs of positions: a maximum per run (reduceat) instead of a scattered
         # maximum.at over every chunk (2.7 ms against 1.8 at 490,000 chunks), exact in any dtype.
         best_of_run = np.maximum.reduceat(np.where(allowed, fused, fused.dtype.type(0)), self._run_starts)
@@ -401,7 +402,7 @@ class Searcher:
             best_of_document = np.zeros(self._n_documents, dtype=fused.dtype)
             np.maximum.at(best_of_document, self._run_document, best_of_run)
             best_of_run = best_of_document[self._run_document]
-        return np.repeat(best_of_run, self._run_lengths)
+        return np.repeat(best_of_run.astype(dtype or fused.dtype, copy=False), self._run_lengths)
 
     def search(self, question: str, top_k: int = 5, mode: str = "hybrid",
                filters: SearchFilters | Mapping | None = None) -> list[Hit]:
