@@ -619,13 +619,9 @@ if hasattr(os, "register_at_fork"):
 def _dense_workers() -> ThreadPoolExecutor:
     """Return the process's threads for the dense side of searches (`Searcher._start_dense`), made at first use."""
     global _DENSE_WORKERS
-    from .index import VectorIndex
-
     with _DENSE_WORKERS_LOCK:
         if _DENSE_WORKERS is None:
-            # OpenMP's thread count is a setting of each thread: FAISS in these threads must not wake others either.
-            _DENSE_WORKERS = ThreadPoolExecutor(DENSE_WORKERS, thread_name_prefix="qa-dense",
-                                                initializer=VectorIndex.use_threads, initargs=(1,))
+            _DENSE_WORKERS = ThreadPoolExecutor(DENSE_WORKERS, thread_name_prefix="qa-dense")
         return _DENSE_WORKERS
 
 

@@ -676,3 +676,29 @@ def test_a_loaded_index_searches_faiss_own_rows_which_are_those_of_vectors_npy(t
     gc.collect()
     # A view of FAISS's storage keeps the index it belongs to alive.
     assert np.array_equal(rows, on_disk[2:5])
+
+
+def test_every_thread_that_searches_uses_the_faiss_thread_count_the_process_chose():
+    # OpenMP's thread count is a setting of each thread: a request thread that never set it would use every core.
+    import threading
+
+    import faiss
+
+    from qa_service.index import VectorIndex
+
+    rows = np.random.default_rng(3).standard_normal((300, 8)).astype(np.float32)
+    index = VectorIndex.build("HNSW32,Flat", rows)
+    VectorIndex.use_threads(1)
+    seen = {}
+
+    def search(name):
+        seen[name, "before"] = faiss.omp_get_max_threads()
+        index.search(rows[:2], 5)
+        seen[name, "after"] = faiss.omp_get_max_threads()
+
+    for name in ("a", "b"):
+        thread = threading.Thread(target=search, args=(name,))
+        thread.start()
+        thread.join()
+    assert faiss.omp_get_max_threads() == 1
+    assert seen["a", "after"] == seen["b", "after"] == 1

@@ -6,6 +6,7 @@ is the cosine similarity.
 from __future__ import annotations
 
 import mmap
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -221,6 +222,7 @@ class VectorIndex:
         With `allowed_rows` (a boolean mask over the rows), only those rows are searched: FAISS applies the filter
         inside the graph or list traversal (an ID selector), so a filter never empties the candidates.
         """
+        _apply_search_threads()
         if allowed_rows is None:
             return self._index.search(query_rows, k)
         import faiss
@@ -245,11 +247,26 @@ class VectorIndex:
 
     @staticmethod
     def use_threads(n: int) -> None:
-        """Let FAISS use `n` OpenMP threads per search in this process."""
+        """Let FAISS use `n` OpenMP threads per search in this process, in every thread that searches."""
+        global _SEARCH_THREADS
+        _SEARCH_THREADS = n
+        _apply_search_threads()
+
+
+
+# OpenMP's thread count is a setting of each thread (a thread that never set it uses every core), and searches run
+# in request and worker threads: `use_threads` records the process's choice, each thread applies it before its
+# first search.
+_SEARCH_THREADS: int | None = None
+_thread_state = threading.local()
+
+
+def _apply_search_threads() -> None:
+    if _SEARCH_THREADS is not None and getattr(_thread_state, "threads", None) != _SEARCH_THREADS:
         import faiss
 
-        faiss.omp_set_num_threads(n)
-
+        faiss.omp_set_num_threads(_SEARCH_THREADS)
+        _thread_state.threads = _SEARCH_THREADS
 
 
 def _reserve_flat_storage(index, n_rows: int) -> None:
