@@ -5,6 +5,8 @@ their metadata in Python). Here each filter's document values are kept once, nor
 (`query.FILTER_TESTS`): a filter of equal keys (Drucksache, party, subject, type, Wahlperiode) is one dictionary
 lookup, a substring or date filter tests each distinct value (a few hundred Senatsverwaltungen, names or dates), and
 numpy spreads the result over the documents. The result is exactly `SearchFilters.matches` of every document.
+The build stores each document's values (`query.FILTERED_VALUES`), so a loaded index makes the columns without
+reading any document's metadata.
 """
 from __future__ import annotations
 
@@ -17,22 +19,41 @@ from .query import FILTER_TESTS, FilterTest, SearchFilters
 
 
 class _Column:
-    """The normalised values of every document that one or more filters read: distinct keys, per document the ids
-    of its keys."""
+    """The normalised values of every document that one or more filters read: distinct keys, per (document, value)
+    pair the id of its key and the document's ordinal."""
 
-    def __init__(self, test: FilterTest, documents: Iterable[Document]):
-        self.ids: dict[object, int] = {}
+    def __init__(self, keys: list, key_ids: np.ndarray, document_of_pair: np.ndarray, n_documents: int):
+        self.keys = keys
+        self.ids: dict[object, int] = {key: i for i, key in enumerate(keys)}
+        self.key_ids = key_ids
+        # Documents with no value (no askers, no subjects) have no pair.
+        self.document_of_pair = document_of_pair
+        self.n_documents = n_documents
+
+    @classmethod
+    def of_documents(cls, test: FilterTest, documents: tuple[Document, ...]) -> "_Column":
+        """Read the column from every document's metadata."""
+        ids: dict[object, int] = {}
         key_ids: list[int] = []
         counts: list[int] = []
         for document in documents:
             keys = [test.key(value) for value in test.values(document)]
-            key_ids.extend(self.ids.setdefault(key, len(self.ids)) for key in keys)
+            key_ids.extend(ids.setdefault(key, len(ids)) for key in keys)
             counts.append(len(keys))
-        self.keys = list(self.ids)
-        self.key_ids = np.asarray(key_ids, dtype=np.int64)
-        # The document of each (document, key) pair: documents with no value (no askers, no subjects) have none.
-        self.document_of_pair = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-        self.n_documents = len(counts)
+        return cls(list(ids), np.asarray(key_ids, dtype=np.int64),
+                   np.repeat(np.arange(len(counts), dtype=np.int64), counts), len(counts))
+
+    @classmethod
+    def of_stored(cls, test: FilterTest, stored: list[tuple[object, np.ndarray]], n_documents: int) -> "_Column":
+        """Make the column from the stored (value, ordinals of the documents holding it) pairs: each distinct value is
+        normalised once, no document is read."""
+        ids: dict[object, int] = {}
+        value_ids = [ids.setdefault(test.key(value), len(ids)) for value, _ in stored]
+        counts = [len(ordinals) for _, ordinals in stored]
+        document_of_pair = (np.concatenate([ordinals for _, ordinals in stored]).astype(np.int64) if stored
+                            else np.zeros(0, dtype=np.int64))
+        return cls(list(ids), np.repeat(np.asarray(value_ids, dtype=np.int64), counts), document_of_pair,
+                   n_documents)
 
     def passing(self, name: str, filters: SearchFilters) -> np.ndarray:
         """Return the mask of the documents with a value that passes filter `name` of `filters`."""
@@ -54,14 +75,25 @@ class FilterIndex:
 
     def __init__(self, documents: Iterable[Document]):
         documents = tuple(documents)
-        self.n_documents = len(documents)
+        self._make(len(documents), lambda test: _Column.of_documents(test, documents))
+
+    @classmethod
+    def of_stored(cls, stored: dict[str, list[tuple[object, np.ndarray]]], n_documents: int) -> "FilterIndex":
+        """Return the FilterIndex of `n_documents` documents from the values the build stored: {FILTERED_VALUES
+        name: [(value, ordinals of the documents holding it)]} (`StoreDocuments.filter_values`)."""
+        index = cls.__new__(cls)
+        index._make(n_documents, lambda test: _Column.of_stored(test, stored[test.field], n_documents))
+        return index
+
+    def _make(self, n_documents: int, column_of) -> None:
+        self.n_documents = n_documents
         # Filters that read the same values alike share a column (answered_from and answered_to).
         columns: dict[tuple, _Column] = {}
         self._columns: dict[str, _Column] = {}
         for name, test in FILTER_TESTS.items():
-            read = (test.values, test.key)
+            read = (test.field, test.key)
             if read not in columns:
-                columns[read] = _Column(test, documents)
+                columns[read] = column_of(test)
             self._columns[name] = columns[read]
 
     def passing(self, filters: SearchFilters) -> np.ndarray:

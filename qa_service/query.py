@@ -115,20 +115,6 @@ class SearchFilters:
         return True
 
 
-@dataclass(frozen=True)
-class FilterTest:
-    """How one filter tests a document: the values it reads (several for askers and subjects), how a value and the
-    filter's value are normalised alike (`key`), and whether a normalised value passes (`compare`; None: equal)."""
-
-    values: Callable[[Document], tuple]
-    key: Callable[[object], object]
-    compare: Callable[[object, object], bool] | None = None
-
-    def passes(self, wanted, key) -> bool:
-        """Return True when a document value's `key` passes the filter's `wanted` key."""
-        return wanted == key if self.compare is None else self.compare(wanted, key)
-
-
 def _answered_on(document: Document) -> tuple:
     return (document.answered_on,)
 
@@ -137,19 +123,50 @@ def _unchanged(value):
     return value
 
 
+# The document values the filters read, by name: the build stores them (store.sqlite, table filter_values) so that a
+# process tests each distinct value without reading every document's metadata; several values for askers and subjects.
+FILTERED_VALUES: dict[str, Callable[[Document], tuple]] = {
+    "drucksache": lambda d: (d.drucksache,),
+    "authority": lambda d: (d.authority,),
+    "party": lambda d: tuple(a.party for a in d.askers),
+    "asker": lambda d: tuple(a.name for a in d.askers),
+    "subject": lambda d: tuple(d.subjects),
+    "doc_type": lambda d: (d.doc_type,),
+    "wahlperiode": lambda d: (d.wahlperiode,),
+    "answered_on": _answered_on,
+}
+
+
+@dataclass(frozen=True)
+class FilterTest:
+    """How one filter tests a document: the values it reads (`field`, a name of FILTERED_VALUES), how a value and the
+    filter's value are normalised alike (`key`), and whether a normalised value passes (`compare`; None: equal)."""
+
+    field: str
+    key: Callable[[object], object]
+    compare: Callable[[object, object], bool] | None = None
+
+    def values(self, document: Document) -> tuple:
+        """Return the document's values this filter reads."""
+        return FILTERED_VALUES[self.field](document)
+
+    def passes(self, wanted, key) -> bool:
+        """Return True when a document value's `key` passes the filter's `wanted` key."""
+        return wanted == key if self.compare is None else self.compare(wanted, key)
+
+
 # One test per filter (`SearchFilters.matches`; `document_filters.FilterIndex` tests each distinct value once).
 FILTER_TESTS: dict[str, FilterTest] = {
-    "drucksache": FilterTest(lambda d: (d.drucksache,), _compact),
-    "authority": FilterTest(lambda d: (d.authority,), lambda v: (v or "").casefold(),
-                            lambda wanted, key: wanted in key),
-    "party": FilterTest(lambda d: tuple(a.party for a in d.askers), party_key),
-    "asker": FilterTest(lambda d: tuple(a.name for a in d.askers), _folded, lambda wanted, key: wanted in key),
-    "subject": FilterTest(lambda d: tuple(d.subjects), _folded),
-    "doc_type": FilterTest(lambda d: (d.doc_type,), _unchanged),
-    "wahlperiode": FilterTest(lambda d: (d.wahlperiode,), _unchanged),
+    "drucksache": FilterTest("drucksache", _compact),
+    "authority": FilterTest("authority", lambda v: (v or "").casefold(), lambda wanted, key: wanted in key),
+    "party": FilterTest("party", party_key),
+    "asker": FilterTest("asker", _folded, lambda wanted, key: wanted in key),
+    "subject": FilterTest("subject", _folded),
+    "doc_type": FilterTest("doc_type", _unchanged),
+    "wahlperiode": FilterTest("wahlperiode", _unchanged),
     # Undated answers pass no date filter.
-    "answered_from": FilterTest(_answered_on, _unchanged, lambda wanted, key: bool(key) and key >= wanted),
-    "answered_to": FilterTest(_answered_on, _unchanged, lambda wanted, key: bool(key) and key <= wanted),
+    "answered_from": FilterTest("answered_on", _unchanged, lambda wanted, key: bool(key) and key >= wanted),
+    "answered_to": FilterTest("answered_on", _unchanged, lambda wanted, key: bool(key) and key <= wanted),
 }
 
 

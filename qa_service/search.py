@@ -176,11 +176,15 @@ class Searcher:
         self.filter_index()
 
     def filter_index(self) -> FilterIndex:
-        """Return the FilterIndex of the index's documents, built on first use (a server builds it ahead:
-        it reads every document's metadata, about a second at 60,000 documents)."""
+        """Return the FilterIndex of the index's documents, built on first use (a server builds it ahead) from the
+        filter values the build stored, or from every document's metadata for an index built before (about a second
+        at 60,000 documents)."""
         with self._filter_index_lock:
             if self._filter_index is None:
-                self._filter_index = FilterIndex(self.index.documents.values())
+                documents = self.index.documents
+                stored = documents.filter_values()
+                self._filter_index = (FilterIndex(documents.values()) if stored is None
+                                      else FilterIndex.of_stored(stored, len(documents)))
         return self._filter_index
 
     def _documents_passing(self, filters: SearchFilters) -> np.ndarray:

@@ -82,3 +82,47 @@ def test_spellings_and_missing_values_count_as_the_filter_describes(filters, exp
     documents = _documents()
     passes = FilterIndex(documents).passing(filters)
     assert {d.document_id for d, ok in zip(documents, passes) if ok} == expected
+
+
+def _stored_documents(path, documents):
+    from qa_service.index.store import write_store
+
+    write_store(path, documents)
+    return _open_documents(path)
+
+
+def _open_documents(path):
+    from qa_service.index.store import Store, StoreChunks, StoreDocuments
+
+    store = Store(path)
+    return StoreDocuments(store, StoreChunks(store))
+
+
+def test_the_filter_values_a_store_holds_allow_what_the_documents_allow(tmp_path):
+    documents = _documents()
+    stored = _stored_documents(tmp_path / "store.sqlite", documents)
+    from_store = FilterIndex.of_stored(stored.filter_values(), len(stored))
+    for filters in _all_filters():
+        expected = [filters.matches(d) for d in documents]
+        assert from_store.passing(filters).tolist() == expected, filters
+    empty = _stored_documents(tmp_path / "empty.sqlite", [])
+    assert FilterIndex.of_stored(empty.filter_values(), 0).passing(SearchFilters(party="SPD")).tolist() == []
+
+
+def test_a_store_without_every_filter_value_gives_none_and_the_documents_are_read(tmp_path):
+    import sqlite3
+
+    from qa_service.query import FILTERED_VALUES
+
+    documents = _documents()
+    for name, drop in (("old", "DROP TABLE filter_fields"),
+                       ("partial", "DELETE FROM filter_fields WHERE field = 'asker'")):
+        path = tmp_path / f"{name}.sqlite"
+        _stored_documents(path, documents)._store.close()
+        connection = sqlite3.connect(path)
+        connection.execute(drop)
+        connection.commit()
+        connection.close()
+        assert _open_documents(path).filter_values() is None
+    assert set(_stored_documents(tmp_path / "new.sqlite", documents).filter_values()) == set(FILTERED_VALUES)
+

@@ -149,6 +149,24 @@ def test_the_quote_index_of_two_segments_gives_every_chunks_normalised_answer(tw
         normalized_text(chunk.antwort) for chunk in index.chunks]
 
 
+def test_a_searcher_over_two_segments_filters_with_the_stored_values_as_with_the_documents(two_segments):
+    from qa_service.document_filters import FilterIndex
+    from qa_service.query import SearchFilters
+
+    index = load_index(two_segments[0])
+    searcher = Searcher(index, FakeEmbedder())
+    assert searcher.filter_index().n_documents == len(index.documents)
+    assert index.documents._everything is None  # made from the stored values: no document's metadata was read
+    from_documents = FilterIndex(index.documents.values())
+    documents = index.documents.values()
+    for filters in (SearchFilters(drucksache=documents[-1].drucksache), SearchFilters(wahlperiode=19),
+                    SearchFilters(authority="inneres"), SearchFilters(answered_from="2022-01-01"),
+                    SearchFilters(party=documents[-1].askers[0].party if documents[-1].askers else "SPD")):
+        passing = searcher.filter_index().passing(filters)
+        assert passing.tolist() == from_documents.passing(filters).tolist() == [filters.matches(d) for d in documents]
+    assert searcher.filter_index().passing(SearchFilters(drucksache=documents[-1].drucksache)).sum() == 1
+
+
 def test_a_changed_file_merges_the_segments_into_one_and_reuses_every_vector(two_segments, corpus_copy):
     index_dir, _, _, _ = two_segments
     path = corpus_copy / "S19-10006.txt"

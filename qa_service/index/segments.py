@@ -216,6 +216,19 @@ class SegmentedDocuments(Mapping):
         return cited
 
 
+    def filter_values(self) -> dict[str, list[tuple[object, np.ndarray]]] | None:
+        """Return the stored filter values of every segment's documents (`StoreDocuments.filter_values`) with
+        ordinals over all segments, None when a segment has none stored."""
+        stored: dict[str, list[tuple[object, np.ndarray]]] = {}
+        for part, offset in zip(self._parts, self.offsets.tolist()):
+            own = part.filter_values()
+            if own is None:
+                return None
+            for name, values in own.items():
+                stored.setdefault(name, []).extend((value, ordinals + offset) for value, ordinals in values)
+        return stored
+
+
 class SegmentedQuotes:
     """The quote indexes of all segments asked as one (`QuoteIndex`'s `holding`, `ranked` and `normalized_answer`)."""
 

@@ -25,6 +25,7 @@ import numpy as np
 from ..catalog import cited_by
 from ..documents import Chunk, Document, answers_something
 from ..errors import IndexInvalidError, NotFoundError, first_line
+from ..query import FILTERED_VALUES
 
 # Recently fetched documents and chunks kept per process (a chunk is ~2 KiB of text, a document's metadata ~1 KiB).
 DOCUMENT_CACHE_SIZE = 4096
@@ -55,6 +56,14 @@ CREATE TABLE citations (            -- the Drucksachen a document cites (catalog
     rank INTEGER NOT NULL,          -- order of first mention
     drucksache TEXT NOT NULL,
     PRIMARY KEY (document_ordinal, rank)
+);
+CREATE TABLE filter_values (        -- per filtered value (query.FILTERED_VALUES), the documents holding it; session 7
+    field TEXT NOT NULL,
+    value TEXT NOT NULL,            -- the value as JSON (a string, a number or null)
+    ordinals BLOB NOT NULL          -- int32 little-endian, ascending
+);
+CREATE TABLE filter_fields (        -- the FILTERED_VALUES names written: a later name not here means "not stored"
+    field TEXT PRIMARY KEY
 );
 """
 # Created after the rows are in: one sort instead of a B-tree insert per row. UNIQUE also checks the ids.
@@ -193,6 +202,10 @@ class MemoryDocuments(Mapping):
         """Return every document in corpus order."""
         return self._list
 
+    def filter_values(self) -> None:
+        """Return None: the documents are in memory, the filters read them."""
+        return None
+
     def citations(self) -> None:
         """Return None: the texts are in memory, the catalog reads their citations itself."""
         return None
@@ -243,7 +256,11 @@ def write_store(path: Path, documents: Iterable[Document]) -> None:
         connection.executescript(_SCHEMA)
         connection.execute("BEGIN")
         position = 0
+        holders: dict[str, dict[str, list[int]]] = {name: {} for name in FILTERED_VALUES}
         for ordinal, doc in enumerate(documents):
+            for name, values_of in FILTERED_VALUES.items():
+                for value in dict.fromkeys(json.dumps(value, ensure_ascii=False) for value in values_of(doc)):
+                    holders[name].setdefault(value, []).append(ordinal)
             connection.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
                                (ordinal, doc.document_id, position, len(doc.chunks),
                                 json.dumps(doc.metadata(), ensure_ascii=False)))
@@ -253,6 +270,10 @@ def write_store(path: Path, documents: Iterable[Document]) -> None:
             connection.executemany("INSERT INTO citations VALUES (?, ?, ?)",
                                    [(ordinal, rank, cited) for rank, cited in enumerate(cited_by(doc))])
             position += len(doc.chunks)
+        connection.executemany("INSERT INTO filter_values VALUES (?, ?, ?)", [
+            (name, value, np.asarray(ordinals, dtype="<i4").tobytes())
+            for name, values in holders.items() for value, ordinals in values.items()])
+        connection.executemany("INSERT INTO filter_fields VALUES (?)", [(name,) for name in holders])
         for statement in _INDEXES:
             connection.execute(statement)
         connection.execute("COMMIT")
@@ -432,6 +453,22 @@ class StoreDocuments(Mapping):
                 "ON d.ordinal = c.document_ordinal ORDER BY c.document_ordinal, c.rank"):
             cited.setdefault(document_id, []).append(drucksache)
         return cited
+
+    def filter_values(self) -> dict[str, list[tuple[object, np.ndarray]]] | None:
+        """Return {FILTERED_VALUES name: [(value, ordinals of the documents holding it, ascending)]} as the build
+        stored them, None for a store that lacks any of them (written before; the filters then read the documents)."""
+        if self._store.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'filter_fields'") is None:
+            return None
+        if not set(FILTERED_VALUES) <= {name for name, in self._store.all("SELECT field FROM filter_fields")}:
+            return None
+        stored: dict[str, list[tuple[object, np.ndarray]]] = {name: [] for name in FILTERED_VALUES}
+        try:
+            for name, value, ordinals in self._store.all("SELECT field, value, ordinals FROM filter_values"):
+                if name in stored:
+                    stored[name].append((json.loads(value), np.frombuffer(ordinals, dtype="<i4")))
+        except (ValueError, TypeError) as exc:
+            raise self._store._damaged(exc) from None
+        return stored
 
     def _fetch(self, ordinals: list[int]) -> dict[int, Document]:
         rows = self._store.many("SELECT ordinal, first_chunk, chunk_count, metadata FROM documents WHERE ordinal IN",
