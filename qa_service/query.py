@@ -125,6 +125,7 @@ def _unchanged(value):
 
 # The document values the filters read, by name: the build stores them (store.sqlite, table filter_values) so that a
 # process tests each distinct value without reading every document's metadata; several values for askers and subjects.
+# A name stands for what it reads: reading something else needs a new name, or stored indexes would give old values.
 FILTERED_VALUES: dict[str, Callable[[Document], tuple]] = {
     "drucksache": lambda d: (d.drucksache,),
     "authority": lambda d: (d.authority,),
