@@ -327,6 +327,10 @@ class Store:
         rows = self.all(sql, parameters)
         return rows[0] if rows else None
 
+    def has_table(self, name: str) -> bool:
+        """Return True when the store has the table `name` (later builds added some: older stores lack them)."""
+        return self.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)) is not None
+
     def close(self) -> None:
         """Close the connection."""
         self._connection.close()
@@ -445,7 +449,7 @@ class StoreDocuments(Mapping):
     def citations(self) -> dict[str, list[str]] | None:
         """Return {document id: the Drucksachen it cites} as the build stored them, None for a store written before
         the build stored them (the catalog then reads the texts)."""
-        if self._store.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'citations'") is None:
+        if not self._store.has_table("citations"):
             return None
         cited: dict[str, list[str]] = {}
         for document_id, drucksache in self._store.all(
@@ -457,7 +461,7 @@ class StoreDocuments(Mapping):
     def filter_values(self) -> dict[str, list[tuple[object, np.ndarray]]] | None:
         """Return {FILTERED_VALUES name: [(value, ordinals of the documents holding it, ascending)]} as the build
         stored them, None for a store that lacks any of them (written before; the filters then read the documents)."""
-        if self._store.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'filter_fields'") is None:
+        if not self._store.has_table("filter_fields"):
             return None
         if not set(FILTERED_VALUES) <= {name for name, in self._store.all("SELECT field FROM filter_fields")}:
             return None
