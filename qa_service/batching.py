@@ -172,6 +172,10 @@ class BatchingEncoder:
         """Return one row per passage from the wrapped embedder, in the caller's thread."""
         return self.embedder.encode_passages(texts)
 
+    def encode_questions(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per indexed question from the wrapped embedder, in the caller's thread."""
+        return self.embedder.encode_questions(texts)
+
     def close(self, timeout: float | None = 10.0) -> None:
         """Stop the encoder thread (after its current call) and fail the questions still waiting."""
         self._queue.close()

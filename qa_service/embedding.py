@@ -40,6 +40,10 @@ class Embedder(Protocol):
         """Return one row per passage, shape (len(texts), dimension)."""
         ...
 
+    def encode_questions(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per indexed question (a Frage), embedded as questions are, never cut; shape as above."""
+        ...
+
 
 def normalise_rows(rows, dimension: int, n_expected: int) -> np.ndarray:
     """Return `rows` as C-contiguous float32 (n, dimension) with unit rows; raise EmbeddingError if malformed."""
@@ -109,6 +113,11 @@ class E5Embedder:
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Return one row per passage ("passage: " prefix)."""
         return self._encode(texts, False)
+
+    def encode_questions(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per indexed question ("query: " prefix, as e5 wants for matching a question to a
+        question), not cut: an indexed text is never shortened."""
+        return self._encode(texts, True)
 
 
 def limit_encoder_threads(threads: int) -> None:
@@ -186,6 +195,10 @@ class SentenceTransformerEmbedder:
         """Return one row per passage, with the passage prompt."""
         return self._encode(texts, self.passage_prompt)
 
+    def encode_questions(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per indexed question, with the query prompt."""
+        return self._encode(texts, self.query_prompt)
+
 
 def st_model_id(name: str, query_prompt: str | None = None, passage_prompt: str | None = None) -> str:
     """Return the model id of a sentence-transformers model; a local path is made absolute, explicit prompts added."""
@@ -221,6 +234,10 @@ class HashEmbedder:
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Return one row per passage."""
+        return self._encode(_texts(texts))
+
+    def encode_questions(self, texts: Sequence[str]) -> np.ndarray:
+        """Return one row per indexed question."""
         return self._encode(_texts(texts))
 
     def _encode(self, texts: list[str]) -> np.ndarray:

@@ -307,11 +307,12 @@ def part_build(args) -> dict:
     settings = settings_for(args)
     corpus = Path(settings.corpus_dir)
     documents = parse_paths(find_document_files(corpus)).documents
-    texts = [text for _, text in passage_rows(documents)]
+    texts = [passage.text for _, passage in passage_rows(documents)]
     n_chunks = sum(len(doc.chunks) for doc in documents)
     embedder = load_embedder(settings.model)
     embedder.encode_passages(texts[:2])
 
+    # Every text through the passage side: the question side costs the same per token.
     start = time.perf_counter()
     for i in range(0, len(texts), BATCH_SIZE):
         embedder.encode_passages(texts[i:i + BATCH_SIZE])

@@ -132,10 +132,10 @@ def quality_table(log) -> tuple[dict, list[str]]:
             log(f"embedding quality: {name}")
 
             def chosen(document, chunk, views=views):
+                # The shipped passages of the chosen views (each embedded on its own side), never no text at all.
                 texts = passages.passage_views(document, chunk)
-                # As the shipped function does: no empty view, no view twice, never no text at all.
-                return (list(dict.fromkeys(texts[i] for i in views if texts[i].strip()))
-                        or shipped(document, chunk)[:1])
+                wanted = {texts[i] for i in views}
+                return [p for p in shipped(document, chunk) if p.text in wanted] or shipped(document, chunk)[:1]
 
             passages.passage_texts = chosen
             try:

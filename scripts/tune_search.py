@@ -50,7 +50,8 @@ class CachedEmbedder:
         keys = [kind + hashlib.sha1(t.encode()).hexdigest() for t in texts]
         missing = [(k, t) for k, t in zip(keys, texts) if k not in self._cache]
         if missing:
-            encode = self._model.encode_queries if kind == "q" else self._model.encode_passages
+            encode = {"q": self._model.encode_queries, "Q": self._model.encode_questions,
+                      "p": self._model.encode_passages}[kind]
             rows = encode([t for _, t in missing])
             for (k, _), row in zip(missing, rows):
                 self._cache[k] = row
@@ -62,6 +63,9 @@ class CachedEmbedder:
 
     def encode_passages(self, texts):
         return self._encode(list(texts), "p")
+
+    def encode_questions(self, texts):
+        return self._encode(list(texts), "Q")
 
     def save(self):
         if self._dirty:

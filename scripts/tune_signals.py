@@ -95,6 +95,9 @@ class Vectors:
     def encode_passages(self, texts):
         return np.stack(self._cached("p", list(texts), self.dense.encode_passages)).astype(np.float32)
 
+    def encode_questions(self, texts):
+        return np.stack(self._cached("Q", list(texts), self.dense.encode_questions)).astype(np.float32)
+
     def sparse(self, texts: list[str]) -> np.ndarray:
         """Return the sparse vectors of `texts` as dense float32 rows (a few hundred rows: 64 KiB each)."""
 

@@ -31,7 +31,8 @@ class FakeEmbedder:
     model_id = "fake:hashed-trigrams-64"
 
     def __init__(self):
-        self.passages_seen: list[str] = []
+        self.passages_seen: list[str] = []  # every indexed text embedded, questions (Fragen) included
+        self.questions_seen: list[str] = []  # the indexed texts embedded as questions
         self.queries_seen: list[str] = []
 
     def _vector(self, text: str) -> np.ndarray:
@@ -58,6 +59,12 @@ class FakeEmbedder:
     def encode_passages(self, texts) -> np.ndarray:
         """Return one row per passage."""
         self.passages_seen.extend(texts)
+        return self._encode(list(texts))
+
+    def encode_questions(self, texts) -> np.ndarray:
+        """Return one row per indexed question."""
+        self.passages_seen.extend(texts)
+        self.questions_seen.extend(texts)
         return self._encode(list(texts))
 
 

@@ -27,6 +27,7 @@ class GatedEmbedder:
         self._hash = HashEmbedder()
         self.calls: list[list[str]] = []
         self.passages: list[str] = []
+        self.questions: list[str] = []
         self.fail_on = fail_on
         self.entered = threading.Event()  # set when a call has started
         self.release = threading.Event()  # a call proceeds once this is set
@@ -45,6 +46,11 @@ class GatedEmbedder:
         """Return the hash rows of `texts`."""
         self.passages.extend(texts)
         return self._hash.encode_passages(texts)
+
+    def encode_questions(self, texts):
+        """Return the hash rows of `texts`."""
+        self.questions.extend(texts)
+        return self._hash.encode_questions(texts)
 
 
 def _hold_first_call(inner: GatedEmbedder, encoder: BatchingEncoder, question: str = "erste Frage"):

@@ -23,7 +23,8 @@ from qa_service.cli import EXIT_NO_INDEX, main
 from qa_service.errors import (CorpusError, IndexFactoryError, IndexInvalidError, IndexLockedError,
                                IndexMissingError, IndexWriteError, NotFoundError)
 from qa_service.index import FORMAT_VERSION, VectorIndex, build_index, load_index, resolve_factory
-from qa_service.passages import passage_texts
+from qa_service.index.building import _passage_key
+from qa_service.passages import Passage, passage_texts, passage_views
 
 TESTS_DIR = Path(__file__).resolve().parent
 PROJECT_CORPUS = TESTS_DIR.parent / "corpus"
@@ -87,8 +88,8 @@ def test_loaded_index_maps_every_vector_row_to_its_chunk(tiny_index, fake_embedd
     assert len(index.chunks) == index.manifest["chunks"] == len({c.chunk_id for c in index.chunks})
     assert index.vectors.shape == (index.ann.ntotal, 64) and index.vectors.dtype == np.float32
     # Row i of the vectors is the embedding of the i-th passage text of the chunk it points at.
-    expected = [text for chunk in index.chunks
-                for text in passage_texts(index.documents[chunk.document_id], chunk)]
+    expected = [passage.text for chunk in index.chunks
+                for passage in passage_texts(index.documents[chunk.document_id], chunk)]
     np.testing.assert_allclose(index.vectors, fake_embedder.encode_passages(expected), atol=1e-6)
     assert list(np.unique(index.row_chunk)) == list(range(len(index.chunks)))
     chunk = index.chunks[5]
@@ -96,6 +97,17 @@ def test_loaded_index_maps_every_vector_row_to_its_chunk(tiny_index, fake_embedd
     assert index.chunk(chunk.chunk_id) == chunk
     assert chunk in index.document(chunk.document_id).chunks
     assert index.lexical.n_rows == len(index.chunks)
+
+
+def test_the_title_and_frage_view_is_embedded_as_a_question_and_the_others_as_passages(tiny_index, fake_embedder):
+    index = load_index(tiny_index)
+    views = [passage_views(index.documents[c.document_id], c) for c in index.chunks]
+    # Chunks with a Frage and an Antwort have all three views; their title + Frage went to the question side.
+    frage_views = {frage for both, frage, antwort in views if frage.strip() and antwort.strip()}
+    assert frage_views and set(fake_embedder.questions_seen) == frage_views
+    assert {antwort for _, _, antwort in views if antwort.strip()} <= set(fake_embedder.passages_seen)
+    # The same text on the question side is another vector: its key differs from the passage's.
+    assert _passage_key("m", Passage("Wie viele?", True)) != _passage_key("m", Passage("Wie viele?"))
 
 
 def test_unknown_chunk_and_document_ids_raise_not_found(tiny_index):
@@ -145,13 +157,13 @@ def test_a_changed_document_reembeds_only_its_changed_chunks(tiny_index, corpus_
     assert changed and all(c.document_id == "S19-10048" for c in changed)
     # Exactly the passages whose text changed; e.g. a Frage-only passage of the changed chunk keeps its vector.
     sent = set(embedder.passages_seen)
-    assert sent == {t for c in changed for t in passage_texts(index.document("S19-10048"), c)
-                    if "Zahlungsunfähigkeit" in t}
+    assert sent == {p.text for c in changed for p in passage_texts(index.document("S19-10048"), c)
+                    if "Zahlungsunfähigkeit" in p.text}
     assert report.changed_files == ["S19-10048.txt"]
     assert (report.embedded, report.reused) == (len(changed), report.chunks - len(changed))
     # The new vectors are in the index, at the rows of the changed chunk.
     rows = np.flatnonzero(index.row_chunk == index.position(changed[0].chunk_id))
-    texts = passage_texts(index.document("S19-10048"), changed[0])
+    texts = [p.text for p in passage_texts(index.document("S19-10048"), changed[0])]
     np.testing.assert_allclose(index.vectors[rows], FakeEmbedder().encode_passages(texts), atol=1e-6)
 
 
@@ -186,8 +198,8 @@ def test_a_changed_sidecar_updates_the_metadata(tiny_index, corpus_copy):
     assert index.document("ka17-10866").title == "Umsetzung der Sozialraumorientierung (korrigiert)"
     assert report.changed_files == ["ka17-10866.txt"]
     # Only passages of that document can need new vectors (if the passage text includes metadata at all).
-    ka17_texts = {t for c in index.document("ka17-10866").chunks
-                  for t in passage_texts(index.document("ka17-10866"), c)}
+    ka17_texts = {p.text for c in index.document("ka17-10866").chunks
+                  for p in passage_texts(index.document("ka17-10866"), c)}
     assert set(embedder.passages_seen) <= ka17_texts
 
 
@@ -504,7 +516,7 @@ def test_readers_never_see_a_half_written_index(tiny_index, corpus_copy):
             try:
                 index = load_index(tiny_index)
                 # The documents, chunks and vectors read belong to one and the same build.
-                expected = [t for c in index.chunks for t in passage_texts(index.document(c.document_id), c)]
+                expected = [p.text for c in index.chunks for p in passage_texts(index.document(c.document_id), c)]
                 assert index.ann.ntotal == len(index.row_chunk) == len(expected)
                 np.testing.assert_allclose(index.vectors, FakeEmbedder().encode_passages(expected), atol=1e-6)
                 loads += 1

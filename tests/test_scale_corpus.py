@@ -55,8 +55,8 @@ def test_copies_have_new_numbers_and_dates_and_parse_like_their_sources(scale_co
 
 
 def test_no_passage_is_shared_by_two_documents_or_with_the_sources(scale_corpus):
-    texts = [t for d in parse_paths([scale_corpus]).documents for c in d.chunks for t in passage_texts(d, c)]
-    originals = {t for d in SOURCES for c in d.chunks for t in passage_texts(d, c)}
+    texts = [p.text for d in parse_paths([scale_corpus]).documents for c in d.chunks for p in passage_texts(d, c)]
+    originals = {p.text for d in SOURCES for c in d.chunks for p in passage_texts(d, c)}
     assert len(texts) == 2 * sum(len(passage_texts(d, c)) for d in SOURCES for c in d.chunks)
     assert len(set(texts)) == len(texts)
     assert not originals & set(texts)

@@ -45,6 +45,7 @@ class ConceptEmbedder:
 
     encode_queries = _encode
     encode_passages = _encode
+    encode_questions = _encode
 
 
 def chunk(doc_id, label, frage, antwort, kind="qa", pages=(2,)):
@@ -245,12 +246,12 @@ def test_boilerplate_in_a_question_does_not_lift_unrelated_chunks(searcher):
 def test_boilerplate_is_left_out_of_what_is_embedded_and_indexed_but_not_out_of_the_answer():
     doc = DOCS[0]
     mixed = doc.chunks[0]
-    assert passage_texts(doc, mixed)[-1] == "Das Bezirksamt Spandau hat zugeliefert."
+    assert passage_texts(doc, mixed)[-1].text == "Das Bezirksamt Spandau hat zugeliefert."
     assert "Zuständigkeit" not in lexical_text(doc, mixed)
     assert "Zuständigkeit" in mixed.antwort
     # A Vorbemerkung that is nothing but boilerplate keeps it: that is what the chunk says.
     pure = DOCS[2].chunks[0]
-    assert "Zuständigkeit" in passage_texts(DOCS[2], pure)[-1]
+    assert "Zuständigkeit" in passage_texts(DOCS[2], pure)[-1].text
 
 
 def test_standard_sentences_are_recognised_across_their_variants():

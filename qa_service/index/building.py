@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from .storage import (CHUNK_ANSWERABLE, CHUNK_DOCUMENT, CHUNK_FIRST_ROW, FAISS_I
                       MANIFEST, QUOTES_DIR, REPEATED_SENTENCES, ROW_CHUNK, ROW_KEYS, SENTENCE_KEYS, STORE, VECTORS,
                       folder_text, link_files, segment_name, sha256_file)
 from .store import Store, repeated_across, write_store
+
+if TYPE_CHECKING:
+    from ..passages import Passage
 
 # Passages per call to the embedder: large enough to amortise the call, small enough for a smooth progress bar.
 BATCH_SIZE = 32
@@ -110,19 +113,19 @@ def assemble(documents: list[Document], embedder, factory: str = EXACT_FACTORY) 
                      _StoredVectors(), progress=False).index
 
 
-def passage_rows(documents: list[Document]) -> list[tuple[int, str]]:
-    """Return (chunk position, passage text) of every vector row of the index of `documents`, in row order."""
+def passage_rows(documents: list[Document]) -> list[tuple[int, Passage]]:
+    """Return (chunk position, passage) of every vector row of the index of `documents`, in row order."""
     return list(_passage_rows(documents))
 
 
 def _passage_rows(documents: list[Document]):
-    """Yield (chunk position, passage text) of every vector row, in row order, one chunk's texts at a time."""
+    """Yield (chunk position, passage) of every vector row, in row order, one chunk's passages at a time."""
     from ..passages import passage_texts
 
     chunks = ((doc, chunk) for doc in documents for chunk in doc.chunks)
     for position, (doc, chunk) in enumerate(chunks):
-        for text in passage_texts(doc, chunk):
-            yield position, text
+        for passage in passage_texts(doc, chunk):
+            yield position, passage
 
 
 @dataclass
@@ -155,10 +158,10 @@ def _assemble(documents: list[Document], embedder, factory_for: Callable[[int], 
     # Chunk position -> its first row, for the chunks with a passage to embed.
     embedded_chunks: dict[int, int] = {}
     chunk_start, last_position = 0, -1
-    for row, (position, text) in enumerate(_passage_rows(documents)):
+    for row, (position, passage) in enumerate(_passage_rows(documents)):
         if position != last_position:
             chunk_start, last_position = row, position
-        key = _passage_key(model_id, text)
+        key = _passage_key(model_id, passage)
         row_chunk.append(position)
         row_keys.append(key)
         if key in stored:
@@ -218,17 +221,17 @@ def _text_indexes(chunks: list, parts: Path | None):
 
 
 def _texts_to_embed(chunks: list, embedded_chunks: dict[int, int], row_keys: list[str], to_embed: dict[str, int]):
-    """Yield (key, text, row) of the first row of every key in `to_embed`, in row order.
+    """Yield (key, passage, row) of the first row of every key in `to_embed`, in row order.
 
-    The texts are made again from their chunks: holding them from the first pass would take ~1 KB per row.
+    The passages are made again from their chunks: holding them from the first pass would take ~1 KB per row.
     """
     from ..passages import passage_texts
 
     for position, first_row in embedded_chunks.items():
         doc, chunk = chunks[position]
-        for row, text in enumerate(passage_texts(doc, chunk), start=first_row):
+        for row, passage in enumerate(passage_texts(doc, chunk), start=first_row):
             if to_embed.get(row_keys[row]) == row:
-                yield row_keys[row], text, row
+                yield row_keys[row], passage, row
 
 
 def _build(settings: Settings, rebuild: bool, progress: bool, embedder) -> BuildReport:
@@ -478,7 +481,7 @@ def _save_array(path: Path, array: np.ndarray) -> None:
 
 def _embed(embedder, passages, total: int, vectors: np.ndarray, progress: bool, normalise_rows,
            checkpoint=None) -> None:
-    """Embed the `total` passages of `passages` ((key, text, row) each) into their rows of `vectors`, in batches
+    """Embed the `total` passages of `passages` ((key, passage, row) each) into their rows of `vectors`, in batches
     behind a progress bar (and hand each batch to `checkpoint`)."""
     from tqdm import tqdm
 
@@ -488,8 +491,12 @@ def _embed(embedder, passages, total: int, vectors: np.ndarray, progress: bool, 
     with tqdm(total=total, desc="embedding", unit="passage", file=sys.stderr, disable=not progress,
               dynamic_ncols=True) as bar:
         for batch in _batches(passages, BATCH_SIZE):
-            keys, texts, rows = zip(*batch)
-            embedded = normalise_rows(embedder.encode_passages(list(texts)), dimension, len(batch))
+            keys, items, rows = zip(*batch)
+            embedded = np.empty((len(batch), dimension), dtype=np.float32)
+            for as_question, encode in ((False, embedder.encode_passages), (True, embedder.encode_questions)):
+                at = [i for i, passage in enumerate(items) if passage.as_question == as_question]
+                if at:
+                    embedded[at] = normalise_rows(encode([items[i].text for i in at]), dimension, len(at))
             vectors[list(rows)] = embedded
             if checkpoint is not None:
                 checkpoint.add(list(keys), embedded)
@@ -507,8 +514,11 @@ def _batches(items, size: int):
         yield batch
 
 
-def _passage_key(model_id: str, text: str) -> str:
-    return hashlib.sha256(f"{model_id}\0{text}".encode("utf-8")).hexdigest()
+def _passage_key(model_id: str, passage) -> str:
+    """Return the key of the vector of `passage` (a `passages.Passage`): the same text embedded as a question is
+    another vector. A passage's key is the one it had before questions were told apart, so its vector is reused."""
+    side = "\0question" if passage.as_question else ""
+    return hashlib.sha256(f"{model_id}{side}\0{passage.text}".encode("utf-8")).hexdigest()
 
 
 def _source_name(path: Path, corpus_dir: Path) -> str:
