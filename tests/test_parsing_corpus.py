@@ -145,6 +145,13 @@ def test_clean_corpus_documents_have_no_warnings_and_no_empty_chunk(corpus, docu
      "welche Mehrkosten entstehen dem Land hierdurch?", "Im Bauprozess haben zwei der beauftragten Firmen "
      "unerwartet Insolvenz angemeldet. Diese Bauleistungen mussten neu ausgeschrieben und vergeben werden. "
      "Pandemiebedingt", "bauseits keine Mehrkosten im Rahmen der bestätigten Kosten der Baumaßnahme."),
+    # Sub-questions numbered `1.a.` (S19-10282) are Fragen of their own, not the end of the answer before them.
+    ("S19-10282#1", "Welche so genannten „kriminalitätsbelasteten Orte“", "für notwendig erachtet?",
+     "Die aktuell sieben", "veröffentlicht und einsehbar."),
+    ("S19-10282#2a", "2. Wie haben sich die kbOen jeweils in den Jahren seit 2020 verändert?",
+     "2.a. Welche kbOen sind aus welchen genauen Gründen zusätzlich definiert worden?",
+     "Seit dem Jahr 2020 wurde kein zusätzlicher kbO definiert.",
+     "Seit dem Jahr 2020 wurde kein zusätzlicher kbO definiert."),
     ("S19-21969#2", "Wie viele Schüler haben an dem Projekt teilgenommen?",
      "Wie viele Schüler sind von welchen Unternehmen übernommen worden?",
      "Im Rahmen des aus dem ESF geförderten Projekts nahmen insgesamt 137 junge Menschen teil.",

@@ -356,3 +356,22 @@ def test_a_frage_marker_with_a_dropped_r_still_starts_a_frage():
 
     assert FRAGE.match("Fage 6:").group("labels") == "6"
     assert not FRAGE.match("Frag 6:") and not FRAGE.match("Fragen 6:")
+
+
+def test_a_sub_question_numbered_with_its_letter_is_a_frage_not_text_of_the_answer_before():
+    # S19-10282 writes `1.a. Aufgrund …` / `Zu 1.a.:`; read as text, each sub-question ended the answer before it
+    # and its chunk showed only the parent Frage.
+    doc = parse_body("1. Welche Orte gibt es?\nZu 1.:\nSieben.\n1.a. Aufgrund welcher Delikte?\nZu 1.a.:\n"
+                     "Diebstahl.\n1.b) Wie groß sind sie?\nZu 1.b):\nKlein.\nc) Seit wann?\nZu 1.c.:\nSeit 2020.\n"
+                     "2. Was hat sich geändert?\nZu 2.:\nNichts.")
+    assert ids(doc) == ["1", "1a", "1b", "1c", "2"]
+    assert doc.chunks[0].antwort == "Sieben."
+    assert doc.chunks[1].frage == "1. Welche Orte gibt es?\n1.a. Aufgrund welcher Delikte?"
+    assert doc.chunks[1].antwort == "Diebstahl."
+    assert doc.chunks[2].frage == "1. Welche Orte gibt es?\n1.b) Wie groß sind sie?"
+    assert doc.chunks[3].frage == "1. Welche Orte gibt es?\nc) Seit wann?"
+    assert doc.warnings == ()
+    # In an answer, `1.a.` followed by text that no answer marker names stays text of that answer.
+    listed = parse_body("1. Welche Schritte folgen?\nZu 1.:\nDiese:\n1.a. Planung.\n1.b. Bau.\n2. Wann?\nZu 2.:\n2024.")
+    assert ids(listed) == ["1", "2"]
+    assert listed.chunks[0].antwort == "Diese:\n1.a. Planung.\n1.b. Bau."

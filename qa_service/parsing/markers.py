@@ -23,8 +23,10 @@ ANSWER = re.compile(
 )
 # `Fage 6:` is a typo in an official answer (S19-10300); a dropped `r` still starts a Frage.
 FRAGE = re.compile(rf"^(?P<head>Fr?age\s+(?:Nr\.\s*)?(?P<labels>{_LABEL})\s*:)\s*(?P<rest>.*)$")
+# `1. Wie …`, `1.1 …`, and a sub-question numbered with its letter: `1.a. Aufgrund …`, `2.b) Welche …` (S19-10282).
 NUMBERED = re.compile(
-    rf"^(?P<head>(?P<labels>{NUMBER})(?:\.\)|\.|\))(?=\s|[A-ZÄÖÜ„\"“(])|(?P<labels2>\d{{1,2}}(?:\.\d{{1,2}}){{1,3}})(?=\s))\s*(?P<rest>\S.*)$"
+    rf"^(?P<head>(?P<labels>{NUMBER})(?:\.\)|\.|\))(?=\s|[A-ZÄÖÜ„\"“(])|(?P<labels2>\d{{1,2}}(?:\.\d{{1,2}}){{1,3}})(?=\s)"
+    rf"|(?P<sub_number>{NUMBER})\.(?P<sub_letter>[a-z])(?:\.|\))(?=\s))\s*(?P<rest>\S.*)$"
 )
 LETTER = re.compile(r"^(?P<head>(?P<letter>[a-z])(?:\)|\.))\s+(?P<rest>\S.*)$")
 VORBEMERKUNG = re.compile(r"^(?P<head>Vorbemerkung(?:en)?(?:\s+[^:]{1,80}?)?)\s*:\s*(?P<rest>.*)$")
@@ -43,7 +45,9 @@ def is_date(numbered: re.Match) -> bool:
 
 
 def numbered_label(numbered: re.Match) -> str:
-    """Return the label of a NUMBERED match (`1.1.` -> `1.1`)."""
+    """Return the label of a NUMBERED match (`1.1.` -> `1.1`, `1.a.` -> `1a`)."""
+    if numbered.group("sub_number"):
+        return normalise_label(numbered.group("sub_number"), numbered.group("sub_letter"))
     return normalise_label(numbered.group("labels") or numbered.group("labels2"))
 
 

@@ -155,7 +155,9 @@ class _Scanner:
         if not self._is_numbered_question(label, i):
             return False
         self._add_question(label, match, i)
-        self.parent = label
+        self.parent = without_letter(label)
+        if has_letter(label):  # `1.a.`: a following `b) …` is the next sub-question of 1
+            self.last_letter[self.parent] = label[-1]
         return True
 
     def _is_numbered_question(self, label: str, i: int) -> bool:
@@ -230,10 +232,9 @@ def _answer_lines(lines: list[Line]) -> dict[str, list[int]]:
                 answers.setdefault(label, []).append(i)
                 context = without_letter(label)
             continue
-        match = FRAGE.match(line.text) or NUMBERED.match(line.text)
-        if match:
-            named = parse_labels(match.group("labels") or match.groupdict().get("labels2") or "")
-            context = without_letter(named[0]) if named else context
+        frage, numbered = FRAGE.match(line.text), NUMBERED.match(line.text)
+        named = parse_labels(frage.group("labels")) if frage else [numbered_label(numbered)] if numbered else []
+        context = without_letter(named[0]) if named else context
     return answers
 
 
