@@ -19,6 +19,7 @@ from .config import Settings
 from .documents import Document
 from .errors import InvalidQueryError
 from .lexical import NGRAM_MARK, analyze_words, words
+from .parsing.markers import parse_labels
 from .parties import party_key
 from .quotes import NormalizedText, looks_like_quote, normalize
 
@@ -356,6 +357,34 @@ def parse_ask_parameters(args, settings: Settings | None = None) -> AskRequest:
 # --- the question as the ranker sees it -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class FrageReference:
+    """A Frage that a question cites by Drucksache and number: `Drs. 19/10048 Frage 2`, `Drucksache 19/10041, …,
+    Antwort zu Frage 5 a` (the service's own citation pasted back), `Kleine Anfrage 17/10866, Fragen 3 und 4`."""
+
+    drucksache: str  # "19/10048", as the documents and the Drucksache filter write it
+    labels: tuple[str, ...]  # the Frage labels as chunks cite them: ("2",), ("5a",), ("3", "4")
+
+
+# A Drucksache number `19/10048` (Wahlperiode / number), not part of a date (`24./25.`) or a year range (`2012/13`).
+_DRUCKSACHE = re.compile(r"(?<![\d/.])(\d{1,2})\s?/\s?(\d{1,6})(?![\d/])")
+# A Frage label in running text: `2`, `1.1`, `5 a`, `5a)`; a letter only when no other letter follows (`2 am` is 2).
+_CITED_LABEL = r"\d{1,2}(?:\.\d{1,2}){0,3}\.?(?:\s?[a-z]\)?(?![\wäöüß]))?"
+_CITED_LETTER = r"[a-z]\)?(?![\wäöüß])"
+_CITED_FRAGE = re.compile(
+    rf"\b(?:Fragen?|Antworten?\s+zu(?:\s+den)?)\s+(?:Nr\.\s*)?"
+    rf"(?P<labels>{_CITED_LABEL}(?:\s*(?:,|und|bis|sowie|[-–])\s*(?:{_CITED_LABEL}|{_CITED_LETTER}))*)")
+
+
+def frage_reference(text: str) -> FrageReference | None:
+    """Return the Frage `text` cites by Drucksache and Frage number, or None unless it names both."""
+    drucksache, frage = _DRUCKSACHE.search(text), _CITED_FRAGE.search(text)
+    if not drucksache or not frage:
+        return None
+    labels = tuple(parse_labels(frage.group("labels")))
+    return FrageReference(f"{drucksache.group(1)}/{drucksache.group(2)}", labels) if labels else None
+
+
+@dataclass(frozen=True)
 class Query:
     """A question analysed once, for BM25, quote matching and highlighting alike."""
 
@@ -363,6 +392,7 @@ class Query:
     words: tuple[str, ...]  # casefolded words and numbers, stopwords kept
     tokens: tuple[str, ...]  # BM25 tokens: stems of the non-stopwords plus n-grams from inside long words
     normalized: NormalizedText  # letters and digits only, for quote matching
+    reference: FrageReference | None = None  # the Frage the question cites by Drucksache and number, if any
 
     @property
     def stems(self) -> tuple[str, ...]:
@@ -385,4 +415,4 @@ def analyse(question: str) -> Query:
     text = unicodedata.normalize("NFC", question).strip()
     question_words = tuple(words(text))
     return Query(text=text, words=question_words, tokens=tuple(analyze_words(question_words)),
-                 normalized=normalize(text))
+                 normalized=normalize(text), reference=frage_reference(text))

@@ -21,6 +21,7 @@ from .documents import Chunk, Document
 from .errors import IndexInvalidError
 from .lexical import NGRAM_MARK, analyze
 from .passages import is_boilerplate
+from .parsing.markers import label_within
 from .query import CANDIDATE_POOL, AskRequest, Query, SearchFilters, analyse, parse_ask
 from .quotes import exact_span, find_near, may_be_near, normalize, sentence_spans
 
@@ -105,7 +106,7 @@ def no_answer(hits: list) -> bool:
     if not hits:
         return True
     best = hits[0]
-    if best.match == "exact":
+    if best.match == "exact" or best.cited:
         return False
     return best.similarity + NO_ANSWER_OVERLAP_WEIGHT * best.stems_held < NO_ANSWER_THRESHOLD
 
@@ -126,6 +127,8 @@ class Hit:
     highlight: list[tuple[int, int]] = field(default_factory=list)
     # The share of the question's word stems that the chunk's text (title, Frage, Antwort) holds, 0.0 to 1.0.
     stems_held: float = 0.0
+    # The question cites this chunk's Frage by Drucksache and number (`Drs. 19/10048 Frage 2`).
+    cited: bool = False
 
 
 class Searcher:
@@ -328,6 +331,24 @@ class Searcher:
                 found[pos] = near
         return found
 
+    def cited_chunks(self, query: Query, allowed: np.ndarray) -> list[int]:
+        """Return the positions of the allowed chunks that answer the Frage `query` cites by Drucksache and number
+        (`Drs. 19/10048 Frage 2`, a pasted citation), in document order; a Frage answered only through its
+        sub-questions (`2` with chunks `2a`, `2b`) gives their chunks."""
+        reference = query.reference
+        if reference is None:
+            return []
+        documents = self._passing(SearchFilters(drucksache=reference.drucksache))
+        positions = [position for run in np.flatnonzero(documents[self._run_document]).tolist()
+                     for position in range(int(self._run_starts[run]), int(self._run_starts[run] + self._run_lengths[run]))
+                     if allowed[position]]
+        numbers = {position: self.index.chunks[position].numbers for position in positions}
+        wanted = set(reference.labels)
+        cited = [p for p in positions if wanted & set(numbers[p])]
+        unanswered = wanted.difference(*(numbers[p] for p in cited))
+        return sorted(cited + [p for p in positions if p not in cited
+                               and any(label_within(n, label) for n in numbers[p] for label in unanswered)])
+
     # --- ranking --------------------------------------------------------------------------------------------
 
     def lexical_weight(self, query: Query, lexical: np.ndarray) -> float:
@@ -441,10 +462,12 @@ class Searcher:
         # BM25 runs in every mode: in semantic mode it only says which hits share words with the question (`match`).
         lexical = self.lexical_scores(query)
         dense = None
+        cited: list[int] = []
         if mode == "semantic":
             scores = dense = dense_job.result()[0]
         else:
             quotes = self.quote_matches(query, allowed, lexical)
+            cited = [pos for pos in self.cited_chunks(query, allowed) if pos not in quotes]
             if mode == "keyword":
                 scores = lexical
                 allowed = allowed & (lexical > 0)
@@ -457,9 +480,11 @@ class Searcher:
                 dense, rescaled = dense_job.result()
                 scores = self.mix(rescaled, lexical_share, weight, allowed)
 
-        # Exact quotes first (by how much of the quote they hold), then the rest by score, ties by chunk position.
+        # Exact quotes first (by how much of the quote they hold), then the Frage the question cites by number, then
+        # the rest by score, ties by chunk position.
         quoted = sorted((pos for pos in quotes if allowed[pos]),
                         key=lambda pos: (-quotes[pos][1], -scores[pos], pos))
+        quoted += cited
         rest = allowed.copy()
         rest[quoted] = False
         pool = max(top_k, CANDIDATE_POOL)
@@ -488,7 +513,7 @@ class Searcher:
             span = quotes[pos][0] if pos in quotes else None
             hits.append(Hit(
                 rank=rank,
-                score=max(float(scores[pos]), best) if pos in quotes else float(scores[pos]),
+                score=max(float(scores[pos]), best) if pos in quotes or pos in cited else float(scores[pos]),
                 document=documents[pos],
                 chunk=chunk,
                 match=match_kind(span, float(lexical[pos])),
@@ -496,6 +521,7 @@ class Searcher:
                 quote_span=span,
                 highlight=[span] if span else self.highlight(query_tokens, pos),
                 stems_held=float(stems_held[rank - 1]),
+                cited=pos in cited,
             ))
         return hits, [documents[pos] for pos in candidates] if with_candidates else []
 

@@ -309,6 +309,54 @@ def test_searcher_over_a_built_index_finds_a_hyphenated_quote_and_filters(tiny_i
     assert all(h.match != "exact" for h in hits)
 
 
+@pytest.mark.parametrize("question, drucksache, labels", [
+    ("Drs. 19/10048 Frage 2 Gründe der Bauzeitverlängerung", "19/10048", ("2",)),
+    ("Drs. 19/10279 Fragen 3 und 4: Dauer bis zur Umsetzung", "19/10279", ("3", "4")),
+    ("Antwort zu den Fragen 5 bis 7 in 19/10281", "19/10281", ("5", "6", "7")),
+    ("Drs 19/10006 Frage 6 a und b", "19/10006", ("6a", "6b")),
+    # The service's own citation, pasted back.
+    ("Drucksache 19/10041, „Delikte der EG Quer: …“, Antwort zu Frage 5 a, S. 3, https://x.de/S19-10041.pdf",
+     "19/10041", ("5a",)),
+    ("Kleine Anfrage 17/10866, Antwort zu Frage 7: Hemmnisse", "17/10866", ("7",)),
+    ("Drs. 19/10282 Frage 2 am Montag", "19/10282", ("2",)),  # `am` is no sub-question `a`
+])
+def test_a_frage_cited_by_drucksache_and_number_is_read_from_the_question(question, drucksache, labels):
+    reference = analyse(question).reference
+    assert reference is not None and (reference.drucksache, reference.labels) == (drucksache, labels)
+
+
+@pytest.mark.parametrize("question", [
+    "Wie viele Ermittlungsverfahren gab es nach Frage 2?",  # no Drucksache
+    "Was ist mit Drucksache 19/10048?",  # no Frage
+    "Brandanschlag in der Nacht des 24./25. Oktobers 2020, Frage 2",  # a date, not a Drucksache
+    "Haushalt 2012/13, Frage 3",  # a year range
+])
+def test_no_frage_reference_without_both_drucksache_and_frage_number(question):
+    assert analyse(question).reference is None
+
+
+def test_the_frage_a_question_cites_by_drucksache_and_number_comes_first(tiny_index, fake_embedder):
+    from qa_service.index import load_index
+    from qa_service.search import no_answer
+
+    searcher = Searcher(load_index(tiny_index), fake_embedder)
+
+    def first(question, **options):
+        return [(h.chunk.chunk_id, h.cited) for h in searcher.search(question, top_k=5, **options)]
+
+    assert first("Drs. 19/10048 Frage 2 Gründe")[0] == ("S19-10048#2", True)
+    # A joint answer answers each Frage it names; a Frage answered only in its sub-questions gives those.
+    assert first("Antwort zu Frage 7 in 19/10281")[0] == ("S19-10281#5+6+7", True)
+    assert first("Drs. 19/10041 Frage 5")[:4] == [(f"S19-10041#5{x}", True) for x in "abcd"]
+    hits = searcher.search("Drs. 19/10048 Frage 2", top_k=5)
+    assert not no_answer(hits) and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    # Filters still hold, and a Drucksache the index does not have cites nothing.
+    assert not any(cited for _, cited in first("Drs. 19/10048 Frage 2", filters=SearchFilters(wahlperiode=17)))
+    assert not any(cited for _, cited in first("Drs. 19/99999 Frage 2 Gründe der Bauzeitverlängerung"))
+    # Semantic mode is the vectors alone, as for quotes.
+    assert not any(cited for _, cited in first("Drs. 19/10048 Frage 2 Gründe", mode="semantic"))
+
+
 def test_near_quotes_are_looked_for_among_the_chunks_the_filters_allow(tiny_index, fake_embedder):
     from qa_service.index import load_index
 
