@@ -339,9 +339,11 @@ class Searcher:
         if reference is None:
             return []
         documents = self._passing(SearchFilters(drucksache=reference.drucksache))
-        positions = [position for run in np.flatnonzero(documents[self._run_document]).tolist()
-                     for position in range(int(self._run_starts[run]), int(self._run_starts[run] + self._run_lengths[run]))
-                     if allowed[position]]
+        # The document's chunks are its runs of consecutive positions: no pass over every chunk.
+        runs = np.flatnonzero(documents[self._run_document])
+        starts, lengths = self._run_starts[runs].tolist(), self._run_lengths[runs].tolist()
+        positions = [position for start, length in zip(starts, lengths)
+                     for position in range(start, start + length) if allowed[position]]
         numbers = {position: self.index.chunks[position].numbers for position in positions}
         wanted = set(reference.labels)
         cited = [p for p in positions if wanted & set(numbers[p])]
