@@ -261,9 +261,10 @@ class QATools:
                 "with `citation.text`; the best result may still not answer the question, so read it. Follow up "
                 "with get_answer(chunk_id) or get_document(document_id) for the context.",
                 _object({
-                    "question": {**question, "description": "the question in your own words, or a sentence to "
-                                 "look up", "examples": ["Wie viele Solaranlagen gibt es auf öffentlichen Gebäuden "
-                                                         "in Pankow?"]},
+                    "question": {**question, "description": "the question in your own words, a sentence to look "
+                                 "up, or a Frage cited by Drucksache and number (`Drs. 19/10048 Frage 2`), which then "
+                                 "comes first", "examples": ["Wie viele Solaranlagen gibt es auf öffentlichen Gebäuden "
+                                                             "in Pankow?"]},
                     "top_k": {"type": "integer", "minimum": 1, "maximum": settings.max_top_k,
                               "default": settings.default_top_k, "description": "how many answers to return"},
                     "mode": {"type": "string", "enum": list(MODES), "default": DEFAULT_MODE,
