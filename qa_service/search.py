@@ -20,8 +20,8 @@ from .document_filters import FilterIndex
 from .documents import Chunk, Document
 from .errors import IndexInvalidError
 from .lexical import NGRAM_MARK, analyze
-from .passages import is_boilerplate
 from .parsing.markers import label_within
+from .passages import is_boilerplate
 from .query import CANDIDATE_POOL, AskRequest, Query, SearchFilters, analyse, parse_ask
 from .quotes import exact_span, find_near, may_be_near, normalize, sentence_spans
 
@@ -484,14 +484,13 @@ class Searcher:
 
         # Exact quotes first (by how much of the quote they hold), then the Frage the question cites by number, then
         # the rest by score, ties by chunk position.
-        quoted = sorted((pos for pos in quotes if allowed[pos]),
-                        key=lambda pos: (-quotes[pos][1], -scores[pos], pos))
-        quoted += cited
+        placed = sorted((pos for pos in quotes if allowed[pos]),
+                        key=lambda pos: (-quotes[pos][1], -scores[pos], pos)) + cited
         rest = allowed.copy()
-        rest[quoted] = False
+        rest[placed] = False
         pool = max(top_k, CANDIDATE_POOL)
         ranked = top_positions(scores, rest, pool).tolist()
-        candidates = (quoted + ranked)[:pool]
+        candidates = (placed + ranked)[:pool]
         order = candidates[:top_k]
         # The candidates' documents are read only when needed: by date, or for the caller's facets.
         documents = self._documents_of(candidates if with_candidates or request.sort == "date" else order)
@@ -499,9 +498,10 @@ class Searcher:
             # A stable sort: answers of one day stay in relevance order; undated ones go last.
             order = sorted(candidates, key=lambda pos: documents[pos].answered_on or "", reverse=True)[:top_k]
 
-        # A quote outranks everything, so its score is at least the best score: scores stay in rank order.
-        # The best allowed score is a quote's or the best of the rest (ranked first): no pass over every chunk.
-        best = float(scores[quoted + ranked[:1]].max()) if quoted or ranked else 0.0
+        # A quote or cited Frage outranks everything, so its score is at least the best score: scores stay in rank
+        # order. The best allowed score is a placed one's or the best of the rest (ranked first): no pass over every
+        # chunk.
+        best = float(scores[placed + ranked[:1]].max()) if placed or ranked else 0.0
         query_tokens = set(query.tokens)
         # Keyword mode computed no vectors: the hits' similarity comes from their own rows.
         similarity = dense if dense is not None else self._similarity(query, order)
