@@ -514,9 +514,9 @@ def _batches(items, size: int):
         yield batch
 
 
-def _passage_key(model_id: str, passage) -> str:
-    """Return the key of the vector of `passage` (a `passages.Passage`): the same text embedded as a question is
-    another vector. A passage's key is the one it had before questions were told apart, so its vector is reused."""
+def _passage_key(model_id: str, passage: Passage) -> str:
+    """Return the key of the vector of `passage`: the same text embedded as a question is another vector. A
+    passage's key is the one it had before questions were told apart, so its vector is reused."""
     side = "\0question" if passage.as_question else ""
     return hashlib.sha256(f"{model_id}{side}\0{passage.text}".encode("utf-8")).hexdigest()
 

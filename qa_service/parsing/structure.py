@@ -232,8 +232,12 @@ def _answer_lines(lines: list[Line]) -> dict[str, list[int]]:
                 answers.setdefault(label, []).append(i)
                 context = without_letter(label)
             continue
-        frage, numbered = FRAGE.match(line.text), NUMBERED.match(line.text)
-        named = parse_labels(frage.group("labels")) if frage else [numbered_label(numbered)] if numbered else []
+        frage = FRAGE.match(line.text)
+        if frage:
+            named = parse_labels(frage.group("labels"))
+        else:
+            numbered = NUMBERED.match(line.text)
+            named = [numbered_label(numbered)] if numbered else []
         context = without_letter(named[0]) if named else context
     return answers
 
