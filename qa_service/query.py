@@ -16,6 +16,7 @@ from datetime import date
 from functools import cached_property
 
 from .config import Settings
+from .districts import places_named
 from .documents import Document
 from .errors import InvalidQueryError
 from .lexical import NGRAM_MARK, analyze_words, words
@@ -393,6 +394,8 @@ class Query:
     tokens: tuple[str, ...]  # BM25 tokens: stems of the non-stopwords plus n-grams from inside long words
     normalized: NormalizedText  # letters and digits only, for quote matching
     reference: FrageReference | None = None  # the Frage the question cites by Drucksache and number, if any
+    # The Berlin places the question names, each as the Bezirke it may mean (districts.places_named).
+    places: tuple[frozenset[str], ...] = ()
 
     @property
     def stems(self) -> tuple[str, ...]:
@@ -415,4 +418,4 @@ def analyse(question: str) -> Query:
     text = unicodedata.normalize("NFC", question).strip()
     question_words = tuple(words(text))
     return Query(text=text, words=question_words, tokens=tuple(analyze_words(question_words)),
-                 normalized=normalize(text), reference=frage_reference(text))
+                 normalized=normalize(text), reference=frage_reference(text), places=tuple(places_named(text)))

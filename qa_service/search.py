@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .districts import districts_missing, districts_named
 from .document_filters import FilterIndex
 from .documents import Chunk, Document
 from .errors import IndexInvalidError
@@ -59,6 +60,8 @@ HIGHLIGHT_CACHE_SIZE = 1024
 # Document masks of recent filters are kept: people page through results and facets with the same filters (an entry
 # is one byte per document).
 FILTER_CACHE_SIZE = 64
+# Documents whose Berlin districts are remembered (a frozenset each; read only for questions naming a place).
+DISTRICT_CACHE_SIZE = 4096
 SIMILAR_CHUNKS = 5
 # kth_largest bounds the k-th largest of many values by a strided sample of about SAMPLE_SIZE times k of them, at
 # the sample's value that about SAMPLE_SURVIVORS times k values reach.
@@ -108,6 +111,9 @@ def no_answer(hits: list) -> bool:
     best = hits[0]
     if best.match == "exact" or best.cited:
         return False
+    # An answer about another district does not answer a question about this one, however alike the two read.
+    if best.districts_missing:
+        return True
     return best.similarity + NO_ANSWER_OVERLAP_WEIGHT * best.stems_held < NO_ANSWER_THRESHOLD
 
 
@@ -129,6 +135,8 @@ class Hit:
     stems_held: float = 0.0
     # The question cites this chunk's Frage by Drucksache and number (`Drs. 19/10048 Frage 2`).
     cited: bool = False
+    # The Berlin districts the question names that the hit's document names nowhere (districts.districts_missing).
+    districts_missing: tuple[str, ...] = ()
 
 
 class Searcher:
@@ -163,6 +171,7 @@ class Searcher:
         self._query_vector = lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_query)
         self._answer = lru_cache(maxsize=ANSWER_CACHE_SIZE)(self._normalized_answer)
         self._sentences = lru_cache(maxsize=HIGHLIGHT_CACHE_SIZE)(self._analysed_sentences)
+        self._districts = lru_cache(maxsize=DISTRICT_CACHE_SIZE)(self._districts_of_document)
 
     def _encode_query(self, question: str) -> np.ndarray:
         query = np.asarray(self.embedder.encode_queries([question]), dtype=np.float32)
@@ -201,6 +210,24 @@ class Searcher:
         """Return {chunk position: its document} for `positions`, read with one query for those not cached."""
         found = self.index.documents.at_many(self._document_of_chunk[np.asarray(positions, dtype=np.int64)])
         return dict(zip(positions, found))
+
+    def _districts_of_document(self, ordinal: int) -> frozenset[str]:
+        """Return the Bezirke the document named by `ordinal` names anywhere: title, subjects, every Frage and Antwort
+        (standard sentences included: "das Bezirksamt Marzahn-Hellersdorf um Stellungnahme gebeten" says where)."""
+        document = self.index.documents.at_many(np.asarray([ordinal], dtype=np.int64))[0]
+        texts = [document.title or "", *document.subjects]
+        for run in np.flatnonzero(self._run_document == ordinal).tolist():
+            start = int(self._run_starts[run])
+            for position in range(start, start + int(self._run_lengths[run])):
+                chunk = self.index.chunks[position]
+                texts += [chunk.frage, chunk.antwort]
+        return districts_named("\n".join(texts))
+
+    def districts_missing(self, query: Query, pos: int) -> tuple[str, ...]:
+        """Return the districts `query` names that the document of the chunk at `pos` does not (see Hit)."""
+        if not query.places:
+            return ()
+        return districts_missing(list(query.places), self._districts(int(self._document_of_chunk[pos])))
 
     def _normalized_answer(self, pos: int):
         return normalize(self.index.chunks[pos].antwort)
@@ -524,6 +551,7 @@ class Searcher:
                 highlight=[span] if span else self.highlight(query_tokens, pos),
                 stems_held=float(stems_held[rank - 1]),
                 cited=pos in cited,
+                districts_missing=self.districts_missing(query, pos),
             ))
         return hits, [documents[pos] for pos in candidates] if with_candidates else []
 

@@ -658,6 +658,30 @@ def test_no_answer_when_nothing_is_close_and_never_for_a_quote(tiny_index, fake_
     assert no_answer([replace(hit, similarity=NO_ANSWER_THRESHOLD - 0.01, stems_held=0.0)])
 
 
+def test_a_best_hit_about_another_berlin_district_is_no_answer(tiny_index, fake_embedder):
+    from dataclasses import replace
+
+    from qa_service.index import load_index
+    from qa_service.search import no_answer
+
+    searcher = Searcher(load_index(tiny_index), fake_embedder)
+    # S19-10006 is about Pankow; its Vorbemerkung's standard sentence names no other district.
+    pankow = searcher.search("Solaranlagen auf öffentlichen Gebäuden in Pankow", top_k=3,
+                             filters={"drucksache": "19/10006"})
+    spandau = searcher.search("Solaranlagen auf öffentlichen Gebäuden in Spandau", top_k=3,
+                              filters={"drucksache": "19/10006"})
+    assert pankow and all(h.districts_missing == () for h in pankow)
+    assert spandau and all(h.districts_missing == ("Spandau",) for h in spandau)
+    assert no_answer(spandau)
+    # An Ortsteil of the document's Bezirk is no other place.
+    assert searcher.search("Solaranlagen in Französisch Buchholz", top_k=1,
+                           filters={"drucksache": "19/10006"})[0].districts_missing == ()
+    # A question naming no district is not checked; a verbatim quote or a cited Frage answers all the same.
+    assert searcher.search("Solaranlagen auf öffentlichen Gebäuden", top_k=1)[0].districts_missing == ()
+    assert not no_answer([replace(spandau[0], match="exact")])
+    assert not no_answer([replace(spandau[0], cited=True)])
+
+
 def test_the_stems_a_hit_holds_are_those_its_analysed_text_shares_with_the_question(tiny_index, fake_embedder):
     from qa_service.index import load_index
     from qa_service.lexical import analyze
