@@ -194,7 +194,9 @@ def _schemas(settings) -> dict:
                 "question": string,
                 "no_answer": {"type": "boolean",
                               "description": ("true when no result answers the question well (a calibrated "
-                                              "threshold); the results are then only similar answers")},
+                                              "threshold, or the best result's document names none of the "
+                                              "Berlin districts the question names); the results are then only "
+                                              "similar answers")},
                 "mode": {"type": "string", "enum": list(MODES)},
                 "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
                 "took_ms": {"type": "number", "minimum": 0, "description": "time spent searching"},
