@@ -216,12 +216,16 @@ class Searcher:
         (standard sentences included: "das Bezirksamt Marzahn-Hellersdorf um Stellungnahme gebeten" says where)."""
         document = self.index.documents.at_many(np.asarray([ordinal], dtype=np.int64))[0]
         texts = [document.title or "", *document.subjects]
-        for run in np.flatnonzero(self._run_document == ordinal).tolist():
-            start = int(self._run_starts[run])
-            for position in range(start, start + int(self._run_lengths[run])):
-                chunk = self.index.chunks[position]
-                texts += [chunk.frage, chunk.antwort]
+        for position in self._positions_in_runs(np.flatnonzero(self._run_document == ordinal)):
+            chunk = self.index.chunks[position]
+            texts += [chunk.frage, chunk.antwort]
         return districts_named("\n".join(texts))
+
+    def _positions_in_runs(self, runs: np.ndarray) -> list[int]:
+        """Return the chunk positions of the document runs `runs`, in order: a document's chunks are its runs of
+        consecutive positions, so no pass over every chunk is needed."""
+        return [position for start, length in zip(self._run_starts[runs].tolist(), self._run_lengths[runs].tolist())
+                for position in range(start, start + length)]
 
     def districts_missing(self, query: Query, pos: int) -> tuple[str, ...]:
         """Return the districts `query` names that the document of the chunk at `pos` does not (see Hit)."""
@@ -366,11 +370,8 @@ class Searcher:
         if reference is None:
             return []
         documents = self._passing(SearchFilters(drucksache=reference.drucksache))
-        # The document's chunks are its runs of consecutive positions: no pass over every chunk.
-        runs = np.flatnonzero(documents[self._run_document])
-        starts, lengths = self._run_starts[runs].tolist(), self._run_lengths[runs].tolist()
-        positions = [position for start, length in zip(starts, lengths)
-                     for position in range(start, start + length) if allowed[position]]
+        positions = [position for position in self._positions_in_runs(np.flatnonzero(documents[self._run_document]))
+                     if allowed[position]]
         numbers = {position: self.index.chunks[position].numbers for position in positions}
         wanted = set(reference.labels)
         cited = [p for p in positions if wanted & set(numbers[p])]
