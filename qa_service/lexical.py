@@ -119,6 +119,10 @@ class LexicalIndex:
             bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
         except Exception as exc:  # bm25s raises whatever numpy/json raise on a damaged file
             raise IndexInvalidError(f"lexical index in {folder} is unreadable ({exc}): run `qa-service build --rebuild`")
+        # Plain arrays over the same mapped pages: every slice of an np.memmap is a memmap too, and bm25s slices
+        # the matrix once per query token (a fifth of a small index's search time went to memmap's bookkeeping).
+        bm25.scores = {key: np.asarray(value) if isinstance(value, np.ndarray) else value
+                       for key, value in bm25.scores.items()}
         if int(bm25.scores["num_docs"]) != rows:
             raise IndexInvalidError(f"lexical index in {folder} has {bm25.scores['num_docs']} rows, expected {rows}: "
                                     "run `qa-service build --rebuild`")

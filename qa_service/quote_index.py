@@ -118,9 +118,9 @@ class QuoteIndex:
             meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
             params = (meta["kgram"], meta["window"], meta["hash"])
             rows, entries = int(meta["chunks"]), int(meta["entries"])
-            hashes = np.load(folder / HASHES_FILE, mmap_mode="r", allow_pickle=False)
-            chunks = np.load(folder / CHUNKS_FILE, mmap_mode="r", allow_pickle=False)
-            starts = np.load(folder / STARTS_FILE, mmap_mode="r", allow_pickle=False)
+            # Plain arrays over the mapped pages (np.asarray): a memmap makes every slice of itself a memmap.
+            hashes, chunks, starts = (np.asarray(np.load(folder / name, mmap_mode="r", allow_pickle=False))
+                                      for name in (HASHES_FILE, CHUNKS_FILE, STARTS_FILE))
             texts = _map(folder / TEXTS_FILE)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexInvalidError(f"the quote index in {folder} is missing or unreadable ({exc}): {_REBUILD_HINT}")

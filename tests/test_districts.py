@@ -49,3 +49,27 @@ def test_a_document_about_another_district_misses_the_question_s_place():
     assert districts_missing(both, districts_named("Pankow")) == ("Neukölln",)
     assert districts_missing(places_named("Malchow"), districts_named("Pankow")) == ()
     assert districts_missing([], districts_named("Pankow")) == ()
+
+
+def test_the_word_prefilter_never_drops_a_place_the_pattern_finds():
+    # The prefilter skips the pattern for a text none of whose words starts a name; on every text of the corpus
+    # and every evaluation question it must give exactly what the pattern alone gives.
+    import json
+
+    from conftest import CORPUS_DIR, PROJECT_DIR
+    from qa_service.districts import _pattern
+    from qa_service.parsing import find_document_files, parse_paths
+
+    pattern, groups = _pattern()
+    documents = parse_paths(find_document_files(CORPUS_DIR)).documents
+    texts = [text for document in documents for chunk in document.chunks
+             for text in (chunk.frage, *chunk.antwort.split("\n\n"))]
+    for path in sorted((PROJECT_DIR / "eval").rglob("*.jsonl")):
+        texts += [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line]
+    texts += ["Berlin-Mitte", "Alt-Treptower Straße", "Prenzlauer Berger Kieze", "Neuköllnern", "in Mitte"]
+    named = 0
+    for text in texts:
+        expected = [groups[match.lastgroup] for match in pattern.finditer(text)]
+        assert places_named(text) == expected, text
+        named += bool(expected)
+    assert named > 100  # the check saw many texts that do name a place

@@ -245,7 +245,8 @@ def test_answers_too_short_for_a_quote_give_no_candidates(tmp_path):
 
 def test_a_saved_index_is_memory_mapped_and_finds_the_same(tiny_index, fake_embedder):
     index = load_index(tiny_index)
-    assert isinstance(index.quotes._hashes, np.memmap) and isinstance(index.quotes._chunks, np.memmap)
+    # Plain arrays over the mapped file, not copies in memory.
+    assert isinstance(index.quotes._hashes.base, np.memmap) and isinstance(index.quotes._chunks.base, np.memmap)
     assert isinstance(index.quotes._texts, mmap.mmap)
     searcher = Searcher(index, fake_embedder)
     allowed = np.ones(len(index.chunks), dtype=bool)

@@ -195,7 +195,8 @@ def _load_segment(folder: Path) -> Segment:
         documents = StoreDocuments(store, chunks)
         arrays = {}
         for name in (CHUNK_DOCUMENT, CHUNK_ANSWERABLE, CHUNK_FIRST_ROW, ROW_CHUNK):
-            arrays[name] = np.load(folder / name, mmap_mode="r", allow_pickle=False)
+            # A plain array over the mapped pages: every slice of an np.memmap is a memmap, at a cost per slice.
+            arrays[name] = np.asarray(np.load(folder / name, mmap_mode="r", allow_pickle=False))
         name = VECTORS
         shape = _npy_shape(folder / VECTORS)
         name = FAISS_INDEX
