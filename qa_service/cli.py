@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
             "qa-service serve --host 127.0.0.1 --port 8000")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--threads", type=int, help="request threads per worker process (default 8 or QA_SERVER_THREADS)")
+    p.add_argument("--threads", type=int, help="request threads per worker process (default 16 or QA_SERVER_THREADS)")
     p.add_argument("--workers", type=int,
                    help="worker processes on one listening socket (default 1 or QA_SERVER_WORKERS; 1 on 2 cores)")
     p.add_argument("--index", help="index folder (default: index/ or QA_INDEX_DIR)")

@@ -28,8 +28,10 @@ class Settings:
     # Comma-separated origins allowed to call /api/ from a browser; "" disables CORS, "*" allows any.
     cors_origins: str = ""
     # Requests served at once by one worker process. Their questions are encoded together (qa_service.batching),
-    # so the threads mostly wait for the encoder; 8 kept 2 cores busy at 4 and 16 clients (bench/RESULTS.md).
-    server_threads: int = 8
+    # so the threads mostly wait for the encoder; as many as its largest batch (encoder_max_batch), so that the
+    # questions of that many clients can meet in one call: with 8 threads, those of the 9th to 16th client waited in
+    # waitress's queue instead, and at 16 clients the encoder's calls averaged 4.3 questions (16 threads: 7.8).
+    server_threads: int = 16
     # Worker processes of `qa-service serve`, each with its own model and searcher on one shared socket (the index
     # and model files are memory-mapped, so they share one copy in the page cache). One is enough on 2 cores: its
     # encoder already uses every core, and a second one's encoder fights it for them (README: "Serving").

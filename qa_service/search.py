@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .config import Settings
 from .districts import districts_missing, districts_named
 from .document_filters import FilterIndex
 from .documents import Chunk, Document
@@ -38,7 +39,7 @@ EXACT_FILTERED_ROWS = 20_000
 # looks for quotes (~3-5 ms); below it the dense side costs less than handing it over.
 OVERLAP_DENSE_ROWS = 50_000
 # As many as a server has request threads (config.server_threads' default): no search waits for a free worker.
-DENSE_WORKERS = 8
+DENSE_WORKERS = Settings.server_threads
 # A shared n-gram counts this much of a shared word when choosing sentences to highlight.
 NGRAM_WEIGHT = 0.2
 # Near-verbatim quotes are looked for (with difflib, slow) in this many of the answers that share the most of the

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -244,15 +245,43 @@ def distinct(questions: list[str], count: int, tag: str) -> list[str]:
 
 
 def part_load(args, questions: list[str]) -> dict:
+    """Run `args.load_rounds` rounds of `load_round`; the targets are judged on the median of the rounds' ratios.
+
+    On a shared machine one round's ratios move by ±0.2 from one minute to the next (another tenant's load reaches
+    the bare encoder and the server alike, but not at the same moment): each round measures both sides again,
+    one right after the other, and the median round is the figure.
+    """
+    rounds = []
+    for number in range(1, args.load_rounds + 1):
+        log(f"load: round {number} of {args.load_rounds}")
+        rounds.append(load_round(args, questions, f"r{number}"))
+    latency = statistics.median(r["runs"][0]["ratio_one_client_to_encode"] or 99 for r in rounds)
+    throughput = statistics.median(r["runs"][0]["ratio_many_to_batched_encoder"] or 0 for r in rounds)
+    return {**rounds[-1], "rounds": [{
+        "encode_ms": r["encode"]["median_ms"], "one_client_ms": r["runs"][0]["one_client"]["median_ms"],
+        "ratio_one_client_to_encode": r["runs"][0]["ratio_one_client_to_encode"],
+        "batched_encoder_questions_per_s": r["batched_encoder_questions_per_s"],
+        "many_clients_req_per_s": r["runs"][0]["many_clients"]["req_per_s"],
+        "ratio_many_to_batched_encoder": r["runs"][0]["ratio_many_to_batched_encoder"],
+        "errors": r["errors"], "loadavg_1min": r["loadavg_1min"]} for r in rounds],
+        "errors": sum(r["errors"] for r in rounds),
+        "median_ratio_one_client_to_encode": round(latency, 3),
+        "median_ratio_many_to_batched_encoder": round(throughput, 3),
+        "latency_met": latency <= LOAD_LATENCY_TARGET, "throughput_met": throughput >= LOAD_THROUGHPUT_TARGET}
+
+
+def load_round(args, questions: list[str], tag: str) -> dict:
     """Compare the server at 1 and 16 clients with the bare encoder (single and batched), per worker count."""
     import subprocess
 
     from bench_server import Server, load_level, timed_asks
 
     index_dir = ensure_index(args)
-    # "The best bare encoding": the model alone in a fresh process per OpenMP setting (read once, at load).
-    texts = {"warm": distinct(questions, 5, "warm"), "single": distinct(questions, len(questions), "a"),
-             "batched": distinct(questions, max(len(questions), 2 * LOAD_BATCH), "b")}
+    load_at_start = os.getloadavg()[0]
+    # "The best bare encoding": the model alone in a fresh process per OpenMP setting (read once, at load). Every
+    # round asks questions of its own (`tag`), so that no round finds another's in a cache.
+    texts = {"warm": distinct(questions, 5, f"{tag}warm"), "single": distinct(questions, len(questions), f"{tag}a"),
+             "batched": distinct(questions, max(len(questions), 2 * LOAD_BATCH), f"{tag}b")}
     encoders = []
     with tempfile.TemporaryDirectory(prefix="qa-bench-load-") as tmp:
         questions_file = Path(tmp) / "questions.json"
@@ -274,10 +303,10 @@ def part_load(args, questions: list[str]) -> dict:
         log(f"load: server with {workers} worker process(es)")
         with Server(index_dir, workers=workers) as server:
             server.wait_workers(workers)
-            timed_asks(server.port, distinct(questions, 5, f"warm{workers}-"))
+            timed_asks(server.port, distinct(questions, 5, f"{tag}warm{workers}-"))
             # The same questions as the bare encoding: the server is another process, its cache holds none of them.
-            one, one_errors = timed_asks(server.port, distinct(questions, len(questions), "a"))
-            many = load_level(server.port, distinct(questions, args.requests, f"c{workers}-"), LOAD_CLIENTS,
+            one, one_errors = timed_asks(server.port, distinct(questions, len(questions), f"{tag}a"))
+            many = load_level(server.port, distinct(questions, args.requests, f"{tag}c{workers}-"), LOAD_CLIENTS,
                               args.requests, args.level_seconds)
             memory = server.worker_memory()
         one = summarize_ms(one)
@@ -291,15 +320,12 @@ def part_load(args, questions: list[str]) -> dict:
         })
         log(f"  1 client p50 {one['median_ms']} ms; {LOAD_CLIENTS} clients {many['req_per_s']} req/s, "
             f"{many['errors']} errors")
-    first = runs[0]
     return {
         "questions": len(questions), "requests_per_level": args.requests, "clients": LOAD_CLIENTS,
         "batch": LOAD_BATCH, "encoders": encoders, "encode": encode,
         "batched_encoder_questions_per_s": round(batch_rate, 2),
-        "runs": runs, "errors": sum(r["errors"] for r in runs),
+        "runs": runs, "errors": sum(r["errors"] for r in runs), "loadavg_1min": round(load_at_start, 2),
         "latency_target": LOAD_LATENCY_TARGET, "throughput_target": LOAD_THROUGHPUT_TARGET,
-        "latency_met": (first["ratio_one_client_to_encode"] or 99) <= LOAD_LATENCY_TARGET,
-        "throughput_met": (first["ratio_many_to_batched_encoder"] or 0) >= LOAD_THROUGHPUT_TARGET,
     }
 
 
@@ -471,8 +497,21 @@ def table(results: dict) -> str:
     if "load" in results:
         r = results["load"]
         first = r["runs"][0]
-        out += ["", f"### Load: the batching encoder ({r['questions']} distinct questions at 1 client, "
-                    f"{r['requests_per_level']} at {r['clients']} clients; server defaults)", "",
+        out += ["", f"### Load: the batching encoder ({len(r['rounds'])} rounds of {r['questions']} distinct "
+                    f"questions at 1 client and {r['requests_per_level']} at {r['clients']} clients; server "
+                    "defaults)", "",
+                "| round | load (1 min) | (a) bare encoding p50 ms | (b) 1 client p50 ms | (b)/(a) | (c) bare batched "
+                "questions/s | (d) 16 clients req/s | (d)/(c) | errors |", "|---|---|---|---|---|---|---|---|---|"]
+        for number, one in enumerate(r["rounds"], 1):
+            out.append(f"| {number} | {one['loadavg_1min']} | {one['encode_ms']} | {one['one_client_ms']} | "
+                       f"{one['ratio_one_client_to_encode']} | {one['batched_encoder_questions_per_s']} | "
+                       f"{one['many_clients_req_per_s']} | {one['ratio_many_to_batched_encoder']} | "
+                       f"{one['errors']} |")
+        out += [f"| **median** | | | | **{r['median_ratio_one_client_to_encode']}** (target <= "
+                f"{r['latency_target']}: {'met' if r['latency_met'] else 'MISSED'}) | | | "
+                f"**{r['median_ratio_many_to_batched_encoder']}** (target >= {r['throughput_target']}: "
+                f"{'met' if r['throughput_met'] else 'MISSED'}) | {r['errors']} |",
+                "", "The last round in detail:", "",
                 "| what | p50 ms | p95 ms | questions/s | ratio | target |", "|---|---|---|---|---|---|"]
         for e in r["encoders"]:
             out.append(f"| bare encoder, {e['setting']} | {e['single']['median_ms']} | {e['single']['p95_ms']} | "
@@ -481,13 +520,13 @@ def table(results: dict) -> str:
                 f"| | 1 | |",
                 f"| (b) POST /api/ask, 1 client, {first['workers']} worker | {first['one_client']['median_ms']} | "
                 f"{first['one_client']['p95_ms']} | | (b)/(a) {first['ratio_one_client_to_encode']} | "
-                f"<= {r['latency_target']} {'met' if r['latency_met'] else 'MISSED'} |",
+                f"<= {r['latency_target']} |",
                 f"| (c) best bare encoder, batches of {r['batch']} | | | "
                 f"{r['batched_encoder_questions_per_s']} | 1 | |",
                 f"| (d) POST /api/ask, {r['clients']} clients, {first['workers']} worker | "
                 f"{first['many_clients']['p50_ms']} | {first['many_clients']['p95_ms']} | "
                 f"{first['many_clients']['req_per_s']} | (d)/(c) {first['ratio_many_to_batched_encoder']} | "
-                f">= {r['throughput_target']} {'met' if r['throughput_met'] else 'MISSED'} |",
+                f">= {r['throughput_target']} |",
                 f"\nErrors: {r['errors']}.", "",
                 f"| workers | 1 client p50 ms | {r['clients']} clients req/s | p50 ms | p95 ms | (d)/(c) | errors | "
                 "private MiB, all workers | mapped MiB per worker |", "|---|---|---|---|---|---|---|---|---|"]
@@ -580,6 +619,8 @@ def parse_args(argv=None):
                         help="OMP_NUM_THREADS for the server's encoder to load, 0 = OpenMP's default (default 0,1)")
     parser.add_argument("--load-workers", default="1,2",
                         help="worker processes of the server in the load part, first the one compared (default 1,2)")
+    parser.add_argument("--load-rounds", type=int, default=3,
+                        help="rounds of the load part, the median round's ratios judged (default 3)")
     parser.add_argument("--startup-runs", type=int, default=3, help="server starts to time (default 3)")
     parser.add_argument("--corpus", help="corpus folder (default corpus/ or QA_CORPUS_DIR)")
     parser.add_argument("--index", help="index folder to serve; built if missing (default index/ or QA_INDEX_DIR)")
