@@ -54,7 +54,7 @@ _STREET = (r"(?!\s+(?:Straße|Str\.|Damm|Allee|Weg|Chaussee|Landstraße|Platz|To
 
 # The endings of a name's adjective: Pankower, Neuköllnern, Weißenseers.
 _ADJECTIVE = ("ern", "ers", "er", "rn", "rs", "r")
-# A word as the prefilter sees it; hyphens split ("Berlin-Mitte", "Alt-Treptow").
+# A name's first word ends at a space or hyphen ("Alt-Treptow", "Prenzlauer Berg").
 _WORD = re.compile(r"\w+")
 
 
@@ -91,28 +91,45 @@ def _pattern() -> tuple[re.Pattern, dict[str, frozenset[str]]]:
 
 
 @lru_cache(maxsize=1)
-def _first_words() -> frozenset[str]:
-    """Return the first word of every name the pattern knows ("Prenzlauer", "Alt", "Pankow")."""
-    return frozenset(_WORD.match(name).group() for name in _names())
+def _candidates() -> re.Pattern:
+    """Return a regular expression of the first word of every name ("Prenzlauer", "Alt", "Pankow") as a trie.
 
+    Every match of `_pattern()` starts with one of these words, so the full pattern (~110 alternatives, each tried
+    in turn) is tried only where one stands. As a trie the scan costs a character class per position: the text of
+    a long document is read in a fraction of a millisecond instead of ~30 ms.
+    """
+    trie: dict = {}
+    for word in {_WORD.match(name).group() for name in _names()}:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
 
-def _may_name_a_place(text: str) -> bool:
-    """Return False when `text` certainly names no place: none of its words, nor a word less an adjective ending,
-    is the first word of a name. Every match of the pattern starts with such a word, and this set lookup costs a
-    fraction of the pattern's ~110 alternatives tried at every position (which every question would pay)."""
-    first = _first_words()
-    for word in _WORD.findall(text):
-        if word in first or any(word.endswith(ending) and word[:-len(ending)] in first for ending in _ADJECTIVE):
-            return True
-    return False
+    def branches(node: dict) -> str:
+        options = [re.escape(char) + branches(child) for char, child in sorted(node.items()) if char]
+        if not options:
+            return ""
+        body = options[0] if len(options) == 1 else f"(?:{'|'.join(options)})"
+        return f"(?:{body})?" if "" in node else body
+    return re.compile(branches(trie))
 
 
 def places_named(text: str) -> list[frozenset[str]]:
-    """Return, for each Berlin place `text` names, the Bezirke it may mean (Malchow lies in two), in text order."""
-    if not _may_name_a_place(text):
-        return []
+    """Return, for each Berlin place `text` names, the Bezirke it may mean (Malchow lies in two), in text order.
+
+    The same as `_pattern().finditer(text)`: a candidate word is all word characters, so no match can start
+    inside one, and matches do not overlap.
+    """
     pattern, groups = _pattern()
-    return [groups[match.lastgroup] for match in pattern.finditer(text)]
+    places, end = [], 0
+    for candidate in _candidates().finditer(text):
+        if candidate.start() < end:
+            continue
+        match = pattern.match(text, candidate.start())
+        if match:
+            places.append(groups[match.lastgroup])
+            end = match.end()
+    return places
 
 
 def districts_named(text: str) -> frozenset[str]:
