@@ -120,7 +120,7 @@ class LexicalIndex:
         except Exception as exc:  # bm25s raises whatever numpy/json raise on a damaged file
             raise IndexInvalidError(f"lexical index in {folder} is unreadable ({exc}): run `qa-service build --rebuild`")
         # Plain arrays over the same mapped pages: every slice of an np.memmap is a memmap too, and bm25s slices
-        # the matrix once per query token (a fifth of a small index's search time went to memmap's bookkeeping).
+        # the matrix once per query token (about a tenth of a search on the bundled index went to that bookkeeping).
         bm25.scores = {key: np.asarray(value) if isinstance(value, np.ndarray) else value
                        for key, value in bm25.scores.items()}
         if int(bm25.scores["num_docs"]) != rows:
