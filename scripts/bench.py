@@ -251,10 +251,11 @@ def part_load(args, questions: list[str]) -> dict:
     the bare encoder and the server alike, but not at the same moment): each round measures both sides again,
     one right after the other, and the median round is the figure.
     """
+    index_dir = ensure_index(args)
     rounds = []
     for number in range(1, args.load_rounds + 1):
         log(f"load: round {number} of {args.load_rounds}")
-        rounds.append(load_round(args, questions, f"r{number}"))
+        rounds.append(load_round(args, questions, index_dir, f"r{number}"))
     latency = statistics.median(r["runs"][0]["ratio_one_client_to_encode"] or 99 for r in rounds)
     throughput = statistics.median(r["runs"][0]["ratio_many_to_batched_encoder"] or 0 for r in rounds)
     return {**rounds[-1], "rounds": [{
@@ -270,13 +271,12 @@ def part_load(args, questions: list[str]) -> dict:
         "latency_met": latency <= LOAD_LATENCY_TARGET, "throughput_met": throughput >= LOAD_THROUGHPUT_TARGET}
 
 
-def load_round(args, questions: list[str], tag: str) -> dict:
+def load_round(args, questions: list[str], index_dir: Path, tag: str) -> dict:
     """Compare the server at 1 and 16 clients with the bare encoder (single and batched), per worker count."""
     import subprocess
 
     from bench_server import Server, load_level, timed_asks
 
-    index_dir = ensure_index(args)
     load_at_start = os.getloadavg()[0]
     # "The best bare encoding": the model alone in a fresh process per OpenMP setting (read once, at load). Every
     # round asks questions of its own (`tag`), so that no round finds another's in a cache.
