@@ -247,7 +247,7 @@ def distinct(questions: list[str], count: int, tag: str) -> list[str]:
 def part_load(args, questions: list[str]) -> dict:
     """Run `args.load_rounds` rounds of `load_round`; the targets are judged on the median of the rounds' ratios.
 
-    On a shared machine one round's ratios move by ±0.2 from one minute to the next (another tenant's load reaches
+    On a shared machine one round's ratios move by ±0.3 from one minute to the next (another tenant's load reaches
     the bare encoder and the server alike, but not at the same moment): each round measures both sides again,
     one right after the other, and the median round is the figure.
     """
