@@ -71,6 +71,39 @@ def analyze(text: str) -> list[str]:
     return analyze_words(words(text))
 
 
+# Function words of one language only: which of them a question uses says whether it is English (`named_nouns`).
+_ONLY_ENGLISH = frozenset(STOPWORDS_EN_PLUS) - frozenset(STOPWORDS_GERMAN)
+_ONLY_GERMAN = frozenset(STOPWORDS_GERMAN) - frozenset(STOPWORDS_EN_PLUS)
+# A capitalised word after one of these (or first) may be capitalised only because a sentence or quote starts there.
+_SENTENCE_START = ".!?:;\"'„“”»«("
+# Words that name the kind of document, not its subject: a question may say "in Drs. 19/10300", no answer text does.
+_DOCUMENT_WORDS = frozenset({"drs", "drucksache", "drucksachen", "anfrage", "frage", "antwort"})
+_CAPITALISED_WORD = re.compile(r"[^\W\d_]+")
+
+
+def named_nouns(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Return (word, its stems) of each distinct noun or name a German question names: a capitalised word that does
+    not start a sentence and has a stem (no stopword). German capitalises nouns only, so these are the things asked
+    about; an English question (more English than German function words) gives none, since there capitals mark
+    names and sentence starts alone."""
+    text = unicodedata.normalize("NFKC", text)
+    question_words = words(text)
+    if sum(w in _ONLY_ENGLISH for w in question_words) > sum(w in _ONLY_GERMAN for w in question_words):
+        return ()
+    nouns: dict[str, tuple[str, ...]] = {}
+    for match in _CAPITALISED_WORD.finditer(text):
+        word = match.group()
+        before = text[:match.start()].rstrip()
+        if not word[0].isupper() or not before or before[-1] in _SENTENCE_START:
+            continue
+        if word.casefold() in _DOCUMENT_WORDS:
+            continue
+        stems = tuple(t for t in analyze_words([word.casefold()]) if not t.startswith(NGRAM_MARK))
+        if stems:
+            nouns.setdefault(word, stems)
+    return tuple(nouns.items())
+
+
 class LexicalIndex:
     """BM25 scores of every chunk for any query, over the analysed chunk texts."""
 

@@ -19,7 +19,7 @@ from .config import Settings
 from .districts import places_named
 from .documents import Document
 from .errors import InvalidQueryError
-from .lexical import NGRAM_MARK, analyze_words, words
+from .lexical import NGRAM_MARK, analyze_words, named_nouns, words
 from .parsing.markers import parse_labels
 from .parties import party_key
 from .quotes import NormalizedText, looks_like_quote, normalize
@@ -396,6 +396,8 @@ class Query:
     reference: FrageReference | None = None  # the Frage the question cites by Drucksache and number, if any
     # The Berlin places the question names, each as the Bezirke it may mean (districts.places_named).
     places: tuple[frozenset[str], ...] = ()
+    # The nouns and names a German question names, each with its BM25 stems (lexical.named_nouns).
+    nouns: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def stems(self) -> tuple[str, ...]:
@@ -418,4 +420,5 @@ def analyse(question: str) -> Query:
     text = unicodedata.normalize("NFC", question).strip()
     question_words = tuple(words(text))
     return Query(text=text, words=question_words, tokens=tuple(analyze_words(question_words)),
-                 normalized=normalize(text), reference=frage_reference(text), places=tuple(places_named(text)))
+                 normalized=normalize(text), reference=frage_reference(text), places=tuple(places_named(text)),
+                 nouns=named_nouns(text))

@@ -436,9 +436,9 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_questions():
 
 @pytest.mark.slow
 def test_no_answer_flags_few_answerable_and_many_unanswerable_report_questions(real_index):
-    # Calibrated on the tuning part; measured on the report part. Issue 12 asks for 80% of the unanswerable
-    # flagged: not reached (75% today: 50% by similarity, 25% more by a Berlin district the best hit's document does
-    # not name), so today's figure is the floor.
+    # Calibrated on the tuning part; measured on the report part (README "Evaluation"): issue 12 asks for at most 5%
+    # of the answerable and at least 80% of the unanswerable questions flagged (85% today: by similarity, by a Berlin
+    # district or a thing asked about that the best hit's document does not name).
     from conftest import make_settings
     from qa_service.search import no_answer, open_searcher
 
@@ -448,4 +448,4 @@ def test_no_answer_flags_few_answerable_and_many_unanswerable_report_questions(r
         hits = searcher.search(query.question, top_k=5)
         flagged[bool(query.relevant)].append(no_answer(hits))
     assert sum(flagged[True]) / len(flagged[True]) <= 0.05
-    assert sum(flagged[False]) / len(flagged[False]) >= 0.75
+    assert sum(flagged[False]) / len(flagged[False]) >= 0.80

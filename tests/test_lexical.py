@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from qa_service.errors import IndexInvalidError, IndexMissingError
-from qa_service.lexical import LexicalIndex, analyze
+from qa_service.lexical import LexicalIndex, analyze, named_nouns
 from qa_service.query import analyse
 
 
@@ -32,6 +32,19 @@ def test_analysis_stems_german_words_and_drops_stopwords():
     tokens = analyze("Die Straftaten und die Straftat")
     assert "die" not in tokens and "und" not in tokens
     assert tokens.count("straftat") == 2
+
+
+def test_the_nouns_of_a_german_question_are_its_capitalised_words_not_starting_a_sentence():
+    nouns = dict(named_nouns("Wann soll die Siemensbahn als S-Bahn-Strecke wieder in Betrieb gehen?"))
+    # "S" has no stem (one letter), "Wann" starts the sentence, "gehen" is lower case.
+    assert list(nouns) == ["Siemensbahn", "Bahn", "Strecke", "Betrieb"] and nouns["Strecke"] == ("streck",)
+    # A sentence's or quote's first word, a stopword ("Sie") and the words that name the document kind are no things
+    # asked about; each noun comes once, with the stems BM25 gives it.
+    assert [w for w, _ in named_nouns("Ich frage Sie. Wie viele Tablets gab es? „Tablets“ in Drs. 19/1 Frage 2")] \
+        == ["Tablets"]
+    # English capitalises names and sentence starts only: an English question gives none.
+    assert named_nouns("How many Georgian nationals were deported from Berlin in 2021?") == ()
+    assert named_nouns("") == ()
 
 
 def test_analysis_undoes_line_break_hyphenation_but_keeps_real_hyphens_as_word_breaks():

@@ -658,6 +658,28 @@ def test_no_answer_when_nothing_is_close_and_never_for_a_quote(tiny_index, fake_
     assert no_answer([replace(hit, similarity=NO_ANSWER_THRESHOLD - 0.01, stems_held=0.0)])
 
 
+def test_a_best_hit_whose_document_never_names_the_thing_asked_about_must_be_closer(tiny_index, fake_embedder):
+    from dataclasses import replace
+
+    from qa_service.index import load_index
+    from qa_service.search import NO_ANSWER_THRESHOLD, NO_ANSWER_THRESHOLD_NOUN_MISSING, no_answer
+
+    searcher = Searcher(load_index(tiny_index), fake_embedder)
+    # S19-10006 (solar panels in Pankow) names Solaranlagen and Dächer, but no Siemensbahn and no Tablets.
+    hits = searcher.search("Gibt es Solaranlagen für die Siemensbahn und Tablets auf den Dächern?", top_k=3,
+                           filters={"drucksache": "19/10006"})
+    assert hits and all(h.nouns_missing == ("Siemensbahn", "Tablets") for h in hits)
+    held = searcher.search("Gibt es Solaranlagen auf den Dächern?", top_k=1, filters={"drucksache": "19/10006"})
+    assert held[0].nouns_missing == ()
+    # Between the two thresholds a hit answers unless its document lacks a noun of the question.
+    between = (NO_ANSWER_THRESHOLD + NO_ANSWER_THRESHOLD_NOUN_MISSING) / 2
+    hit = replace(hits[0], match="lexical", similarity=between, stems_held=0.0, districts_missing=())
+    assert no_answer([hit])
+    assert not no_answer([replace(hit, nouns_missing=())])
+    assert not no_answer([replace(hit, similarity=NO_ANSWER_THRESHOLD_NOUN_MISSING + 0.01)])
+    assert not no_answer([replace(hit, match="exact")])
+
+
 def test_a_best_hit_about_another_berlin_district_is_no_answer(tiny_index, fake_embedder):
     from dataclasses import replace
 
