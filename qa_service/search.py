@@ -140,7 +140,8 @@ class Hit:
     cited: bool = False
     # The Berlin districts the question names that the hit's document names nowhere (districts.districts_missing).
     districts_missing: tuple[str, ...] = ()
-    # The nouns and names the question names (lexical.named_nouns) that no chunk of the hit's document holds.
+    # The nouns and names the question names (lexical.named_nouns) that no chunk of the hit's document holds; filled
+    # in for the first hit only (what `no_answer` reads).
     nouns_missing: tuple[str, ...] = ()
 
 
@@ -570,7 +571,8 @@ class Searcher:
                 stems_held=float(stems_held[rank - 1]),
                 cited=pos in cited,
                 districts_missing=self.districts_missing(query, pos),
-                nouns_missing=self.nouns_missing(query, pos),
+                # The first hit's only, which `no_answer` reads: 0.4 ms for five hits at 490,000 chunks, 0.08 for one.
+                nouns_missing=self.nouns_missing(query, pos) if rank == 1 else (),
             ))
         return hits, [documents[pos] for pos in candidates] if with_candidates else []
 
